@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+/*
+ * Settings of the `tiepdan` server. Every setting has a default, a key in the
+ * INI file (GKeyFile: `[group] key = value`), an environment variable
+ * `TIEPDAN_<KEY>` and a command-line flag `--<key-with-dashes>`; the flag
+ * overrides the environment, which overrides the file, which overrides the
+ * default. `--help` lists every setting with its default.
+ */
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tiepdan/log.h"
+
+struct td_config {
+	char *config_file;   /* (nullable) */
+	char *listen_addr;   /* "127.0.0.1" */
+	int listen_port;     /* 8080; 0 = an ephemeral port */
+	char *data_dir;      /* "./data" */
+	char *web_root;      /* the web/ folder */
+	bool demo;           /* load the demo city into an empty database */
+	char **allowed_origins; /* NULL-terminated; the server's own origin is always allowed */
+	size_t max_message_size; /* bytes, 65536 */
+	unsigned ping_interval;  /* seconds, 30 */
+	size_t queue_limit;      /* bytes of outgoing messages queued per connection, 1 MiB */
+	unsigned max_batch;      /* requests in one batch, 100 */
+	unsigned max_connections; /* 10000 */
+	char *tls_cert;          /* (nullable) PEM */
+	char *tls_key;           /* (nullable) PEM */
+	enum td_log_level log_level;
+	bool db_sync_full;       /* synchronous=FULL (default) or NORMAL */
+	char *timezone;          /* "Asia/Ho_Chi_Minh" */
+};
+
+/**
+ * Fills cfg from the defaults, the file named by --config (or TIEPDAN_CONFIG),
+ * the environment `envp` (nullable: the process environment) and argv, which
+ * loses the options it consumed. Returns 0, or -1 with *error set; when
+ * `--help` was asked, prints the help and sets *help_shown.
+ */
+int td_config_load(struct td_config *cfg, int *argc, char ***argv, char **envp,
+		   bool *help_shown, GError **error);
+
+/** Releases what td_config_load() allocated. */
+void td_config_finish(struct td_config *cfg);
+
+/** The help text listing every setting (transfer full). */
+char *td_config_help(void);

@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "tiepdan/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "td-config.h"
+
+/*
+ * One table lists every setting once: its flag, its place in the INI file,
+ * its environment variable (derived: TIEPDAN_ + upper-case key), its default
+ * and its help. Values are first collected as strings in precedence order
+ * (flag, environment, file, default) and then parsed into struct td_config,
+ * so that a bad value is reported with where it came from.
+ */
+
+enum setting_id {
+	S_LISTEN,
+	S_DATA_DIR,
+	S_WEB_ROOT,
+	S_ALLOWED_ORIGINS,
+	S_MAX_MESSAGE_SIZE,
+	S_PING_INTERVAL,
+	S_QUEUE_LIMIT,
+	S_MAX_BATCH,
+	S_MAX_CONNECTIONS,
+	S_TLS_CERT,
+	S_TLS_KEY,
+	S_LOG_LEVEL,
+	S_SYNCHRONOUS,
+	S_TIMEZONE,
+	S_COUNT,
+};
+
+struct setting {
+	const char *key;   /* flag name and INI key (dashes in the flag, underscores in the file) */
+	const char *group; /* INI group */
+	const char *def;   /* (nullable) default */
+	const char *arg;   /* argument description */
+	const char *help;
+};
+
+static const struct setting settings[S_COUNT] = {
+	[S_LISTEN] = {"listen", "server", "127.0.0.1:8080", "ADDR:PORT",
+		      "address and port to listen on (port 0: an ephemeral port)"},
+	[S_DATA_DIR] = {"data_dir", "store", "./data", "DIR", "data directory (database, keys, files)"},
+	[S_WEB_ROOT] = {"web_root", "server", NULL, "DIR", "folder of static files served at /"},
+	[S_ALLOWED_ORIGINS] = {"allowed_origins", "server", "", "LIST",
+			       "comma-separated origins allowed to open /ws besides the server's own"},
+	[S_MAX_MESSAGE_SIZE] = {"max_message_size", "server", "65536", "BYTES",
+				"largest WebSocket message; a larger one closes with 1009"},
+	[S_PING_INTERVAL] = {"ping_interval", "server", "30", "SECONDS",
+			     "ping a connection idle this long; drop it after twice as long"},
+	[S_QUEUE_LIMIT] = {"queue_limit", "server", "1048576", "BYTES",
+			   "outgoing bytes queued per connection before it is dropped"},
+	[S_MAX_BATCH] = {"max_batch", "server", "100", "N", "most requests in one JSON-RPC batch"},
+	[S_MAX_CONNECTIONS] = {"max_connections", "server", "10000", "N",
+			       "most simultaneous connections"},
+	[S_TLS_CERT] = {"tls_cert", "server", NULL, "FILE", "TLS certificate (PEM); TLS when set"},
+	[S_TLS_KEY] = {"tls_key", "server", NULL, "FILE", "TLS private key (PEM)"},
+	[S_LOG_LEVEL] = {"log_level", "log", "info", "LEVEL", "debug, info, warn or error"},
+	[S_SYNCHRONOUS] = {"synchronous", "store", "full", "MODE",
+			   "SQLite synchronous mode: full (durable on power loss) or normal"},
+	[S_TIMEZONE] = {"timezone", "server", "Asia/Ho_Chi_Minh", "ZONE", "the portal's time zone"},
+};
+
+static char *
+flag_name(const char *key)
+{
+	char *s = g_strdup(key);
+	g_strdelimit(s, "_", '-');
+	return s;
+}
+
+static char *
+env_name(const char *key)
+{
+	char *up = g_ascii_strup(key, -1);
+	char *s = g_strconcat("TIEPDAN_", up, NULL);
+	g_free(up);
+	return s;
+}
+
+char *
+td_config_help(void)
+{
+	GString *s = g_string_new("Usage: tiepdan [OPTION...]\n\n"
+				  "Runs the tiepdan citizen reception portal.\n\n"
+				  "Options (flag > environment > config file > default):\n");
+	g_string_append(s, "  --config FILE                INI configuration file "
+			   "(env TIEPDAN_CONFIG)\n");
+	g_string_append(s, "  --demo                       load the demo city and demo accounts "
+			   "into an empty database (env TIEPDAN_DEMO=1)\n");
+	for (int i = 0; i < S_COUNT; i++) {
+		const struct setting *st = &settings[i];
+		char *flag = flag_name(st->key);
+		char *env = env_name(st->key);
+		char *left = g_strdup_printf("--%s %s", flag, st->arg);
+		const char *def = st->def ? st->def : "";
+		if (i == S_WEB_ROOT) {
+			def = "web/ of the installation or the source tree";
+		}
+		g_string_append_printf(s, "  %-28s %s\n  %-28s [%s] %s, env %s, default: %s\n", left,
+				       st->help, "", st->group, st->key, env,
+				       *def ? def : "(none)");
+		g_free(left);
+		g_free(env);
+		g_free(flag);
+	}
+	g_string_append(s, "  --help                       show this help\n  --version"
+			   "                    show the version\n");
+	return g_string_free(s, FALSE);
+}
+
+static int
+parse_uint(const char *value, guint64 min, guint64 max, guint64 *out)
+{
+	guint64 v;
+	if (!value || !g_ascii_string_to_unsigned(value, 10, min, max, &v, NULL)) {
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+parse_listen(const char *value, char **addr, int *port)
+{
+	const char *colon = value ? strrchr(value, ':') : NULL;
+	guint64 p;
+	if (!colon || colon == value || parse_uint(colon + 1, 0, 65535, &p) < 0) {
+		return -EINVAL;
+	}
+	char *host = g_strndup(value, (gsize)(colon - value));
+	/* [::1]:8080 */
+	if (host[0] == '[') {
+		size_t n = strlen(host);
+		if (n < 3 || host[n - 1] != ']') {
+			g_free(host);
+			return -EINVAL;
+		}
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	if (!g_hostname_is_ip_address(host) && g_strcmp0(host, "localhost") != 0) {
+		g_free(host);
+		return -EINVAL;
+	}
+	*addr = host;
+	*port = (int)p;
+	return 0;
+}
+
+static int
+apply(struct td_config *cfg, enum setting_id id, const char *value)
+{
+	guint64 v;
+	switch (id) {
+	case S_LISTEN:
+		return parse_listen(value, &cfg->listen_addr, &cfg->listen_port);
+	case S_DATA_DIR:
+		if (!value || !*value) {
+			return -EINVAL;
+		}
+		cfg->data_dir = g_strdup(value);
+		return 0;
+	case S_WEB_ROOT:
+		if (value && *value) {
+			cfg->web_root = g_strdup(value);
+		} else if (g_file_test(TD_DEFAULT_WEB_ROOT, G_FILE_TEST_IS_DIR)) {
+			cfg->web_root = g_strdup(TD_DEFAULT_WEB_ROOT);
+		} else {
+			cfg->web_root = g_strdup(TD_SOURCE_WEB_ROOT);
+		}
+		return 0;
+	case S_ALLOWED_ORIGINS: {
+		char **parts = g_strsplit(value ? value : "", ",", -1);
+		GPtrArray *a = g_ptr_array_new();
+		for (char **p = parts; *p; p++) {
+			char *o = g_strstrip(*p);
+			if (!*o) {
+				continue;
+			}
+			if (!g_str_has_prefix(o, "http://") && !g_str_has_prefix(o, "https://")) {
+				g_strfreev(parts);
+				g_ptr_array_set_free_func(a, g_free);
+				g_ptr_array_free(a, TRUE);
+				return -EINVAL;
+			}
+			g_ptr_array_add(a, g_strdup(o));
+		}
+		g_ptr_array_add(a, NULL);
+		g_strfreev(parts);
+		cfg->allowed_origins = (char **)g_ptr_array_free(a, FALSE);
+		return 0;
+	}
+	case S_MAX_MESSAGE_SIZE:
+		if (parse_uint(value, 256, 64 * 1024 * 1024, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_message_size = (size_t)v;
+		return 0;
+	case S_PING_INTERVAL:
+		if (parse_uint(value, 1, 3600, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->ping_interval = (unsigned)v;
+		return 0;
+	case S_QUEUE_LIMIT:
+		if (parse_uint(value, 4096, G_GUINT64_CONSTANT(1) << 32, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->queue_limit = (size_t)v;
+		return 0;
+	case S_MAX_BATCH:
+		if (parse_uint(value, 1, 100000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_batch = (unsigned)v;
+		return 0;
+	case S_MAX_CONNECTIONS:
+		if (parse_uint(value, 1, 1000000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_connections = (unsigned)v;
+		return 0;
+	case S_TLS_CERT:
+		cfg->tls_cert = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_TLS_KEY:
+		cfg->tls_key = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_LOG_LEVEL:
+		return td_log_parse_level(value, &cfg->log_level);
+	case S_SYNCHRONOUS:
+		if (g_strcmp0(value, "full") == 0) {
+			cfg->db_sync_full = true;
+		} else if (g_strcmp0(value, "normal") == 0) {
+			cfg->db_sync_full = false;
+		} else {
+			return -EINVAL;
+		}
+		return 0;
+	case S_TIMEZONE: {
+		GTimeZone *tz = value ? g_time_zone_new_identifier(value) : NULL;
+		if (!tz) {
+			return -EINVAL;
+		}
+		g_time_zone_unref(tz);
+		cfg->timezone = g_strdup(value);
+		return 0;
+	}
+	case S_COUNT:
+		break;
+	}
+	return -EINVAL;
+}
+
+static const char *
+env_get(char **envp, const char *name)
+{
+	return envp ? g_environ_getenv(envp, name) : g_getenv(name);
+}
+
+static gboolean
+truthy(const char *v)
+{
+	return v && (g_ascii_strcasecmp(v, "1") == 0 || g_ascii_strcasecmp(v, "true") == 0 ||
+		     g_ascii_strcasecmp(v, "yes") == 0);
+}
+
+int
+td_config_load(struct td_config *cfg, int *argc, char ***argv, char **envp, bool *help_shown,
+	       GError **error)
+{
+	char *flags[S_COUNT] = {0};
+	char *config_file = NULL;
+	gboolean demo = FALSE, help = FALSE, version = FALSE;
+	char *flag_names[S_COUNT] = {0};
+	GOptionEntry entries[S_COUNT + 5];
+	GKeyFile *kf = NULL;
+	int rc = -1;
+
+	memset(cfg, 0, sizeof(*cfg));
+	*help_shown = false;
+
+	int n = 0;
+	entries[n++] = (GOptionEntry){"config", 0, 0, G_OPTION_ARG_FILENAME, &config_file, NULL,
+				      NULL};
+	entries[n++] = (GOptionEntry){"demo", 0, 0, G_OPTION_ARG_NONE, &demo, NULL, NULL};
+	entries[n++] = (GOptionEntry){"help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL};
+	entries[n++] = (GOptionEntry){"version", 0, 0, G_OPTION_ARG_NONE, &version, NULL, NULL};
+	for (int i = 0; i < S_COUNT; i++) {
+		flag_names[i] = flag_name(settings[i].key);
+		entries[n++] = (GOptionEntry){flag_names[i], 0, 0, G_OPTION_ARG_STRING, &flags[i],
+					      NULL, NULL};
+	}
+	entries[n] = (GOptionEntry){NULL, 0, 0, 0, NULL, NULL, NULL};
+
+	GOptionContext *octx = g_option_context_new(NULL);
+	g_option_context_set_help_enabled(octx, FALSE);
+	g_option_context_add_main_entries(octx, entries, NULL);
+	if (!g_option_context_parse(octx, argc, argv, error)) {
+		goto out;
+	}
+	if (*argc > 1) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
+			    "unexpected argument '%s'", (*argv)[1]);
+		goto out;
+	}
+	if (help || version) {
+		if (help) {
+			char *h = td_config_help();
+			fputs(h, stdout);
+			g_free(h);
+		} else {
+			printf("tiepdan %s (protocol %s)\n", TD_VERSION, TD_PROTOCOL);
+		}
+		*help_shown = true;
+		rc = 0;
+		goto out;
+	}
+
+	if (!config_file && env_get(envp, "TIEPDAN_CONFIG")) {
+		config_file = g_strdup(env_get(envp, "TIEPDAN_CONFIG"));
+	}
+	if (config_file) {
+		kf = g_key_file_new();
+		if (!g_key_file_load_from_file(kf, config_file, G_KEY_FILE_NONE, error)) {
+			g_prefix_error(error, "config file %s: ", config_file);
+			goto out;
+		}
+		/* Unknown groups or keys are mistakes worth stopping for. */
+		gchar **groups = g_key_file_get_groups(kf, NULL);
+		for (gchar **g = groups; *g; g++) {
+			gchar **keys = g_key_file_get_keys(kf, *g, NULL, NULL);
+			for (gchar **k = keys; k && *k; k++) {
+				bool known = false;
+				for (int i = 0; i < S_COUNT && !known; i++) {
+					known = strcmp(settings[i].group, *g) == 0 &&
+						strcmp(settings[i].key, *k) == 0;
+				}
+				known = known || (strcmp(*g, "server") == 0 && strcmp(*k, "demo") == 0);
+				if (!known) {
+					g_set_error(error, G_KEY_FILE_ERROR,
+						    G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+						    "config file %s: unknown setting [%s] %s",
+						    config_file, *g, *k);
+					g_strfreev(keys);
+					g_strfreev(groups);
+					goto out;
+				}
+			}
+			g_strfreev(keys);
+		}
+		g_strfreev(groups);
+	}
+	cfg->config_file = config_file ? g_strdup(config_file) : NULL;
+
+	for (int i = 0; i < S_COUNT; i++) {
+		const struct setting *st = &settings[i];
+		char *env = env_name(st->key);
+		char *file_value = kf ? g_key_file_get_string(kf, st->group, st->key, NULL) : NULL;
+		const char *value = st->def;
+		const char *from = "default";
+		if (file_value) {
+			value = g_strstrip(file_value);
+			from = "config file";
+		}
+		if (env_get(envp, env)) {
+			value = env_get(envp, env);
+			from = "environment";
+		}
+		if (flags[i]) {
+			value = flags[i];
+			from = "command line";
+		}
+		int r = apply(cfg, (enum setting_id)i, value);
+		if (r < 0) {
+			char *flag = flag_name(st->key);
+			g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+				    "invalid value '%s' for --%s (from the %s)", value ? value : "",
+				    flag, from);
+			g_free(flag);
+		}
+		g_free(file_value);
+		g_free(env);
+		if (r < 0) {
+			goto out;
+		}
+	}
+	cfg->demo = demo || truthy(env_get(envp, "TIEPDAN_DEMO")) ||
+		    (kf && g_key_file_get_boolean(kf, "server", "demo", NULL));
+	if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+		g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "--tls-cert and --tls-key go together");
+		goto out;
+	}
+	rc = 0;
+
+out:
+	if (rc < 0 || *help_shown) {
+		td_config_finish(cfg);
+	}
+	if (kf) {
+		g_key_file_free(kf);
+	}
+	g_option_context_free(octx);
+	for (int i = 0; i < S_COUNT; i++) {
+		g_free(flags[i]);
+		g_free(flag_names[i]);
+	}
+	g_free(config_file);
+	return rc;
+}
+
+void
+td_config_finish(struct td_config *cfg)
+{
+	g_free(cfg->config_file);
+	g_free(cfg->listen_addr);
+	g_free(cfg->data_dir);
+	g_free(cfg->web_root);
+	g_strfreev(cfg->allowed_origins);
+	g_free(cfg->tls_cert);
+	g_free(cfg->tls_key);
+	g_free(cfg->timezone);
+	memset(cfg, 0, sizeof(*cfg));
+}

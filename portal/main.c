@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+/*
+ * tiepdan: the portal server. Wires the modules together on one GLib main
+ * loop: the store, the dispatcher and its method tables, the transport; and
+ * takes them down in order on SIGINT/SIGTERM:
+ *
+ *   stop accepting → let every queued and in-flight write commit and answer
+ *   → flush every connection and close it with 1001 → stop the loop → exit 0.
+ */
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "portal.h"
+#include "server.h"
+#include "td-config.h"
+#include "tiepdan/config.h"
+#include "tiepdan/demo.h"
+#include "tiepdan/log.h"
+#include "tiepdan/store.h"
+
+#define MOD "main"
+/* How long connections get to take their last data at shutdown. */
+#define CLOSE_TIMEOUT_MS 5000
+
+struct app {
+	struct td_config cfg;
+	GMainLoop *loop;
+	struct metrics *metrics;
+	struct store *store;
+	struct rpc *rpc;
+	struct server *server;
+	struct directory *directory;
+	bool stopping;
+	int exit_code;
+};
+
+static int
+check_db(void *data)
+{
+	struct app *app = data;
+	return store_check(app->store);
+}
+
+static const struct server_hooks hooks = {
+	.version = SERVER_HOOKS_VERSION,
+	.check_db = check_db,
+	.check_media = NULL,
+};
+
+static void
+on_commit(void *data, double seconds, unsigned jobs, bool ok)
+{
+	struct app *app = data;
+	metrics_commit(app->metrics, seconds, jobs, ok);
+}
+
+static const struct store_events store_events = {
+	.version = STORE_EVENTS_VERSION,
+	.commit = on_commit,
+};
+
+static void
+all_closed(void *data)
+{
+	struct app *app = data;
+	td_info(MOD, "connections closed; stopping", "%s", "");
+	g_main_loop_quit(app->loop);
+}
+
+static void
+writes_drained(void *data)
+{
+	struct app *app = data;
+	td_info(MOD, "writes committed; closing connections", "%s", "");
+	server_close_all(app->server, CLOSE_TIMEOUT_MS, all_closed, app);
+}
+
+static gboolean
+on_signal(gpointer data)
+{
+	struct app *app = data;
+	if (app->stopping) {
+		return G_SOURCE_CONTINUE;
+	}
+	app->stopping = true;
+	td_info(MOD, "shutdown requested", "pending_writes=%u", store_pending(app->store));
+	server_stop_accepting(app->server);
+	store_close_writes(app->store, writes_drained, app);
+	return G_SOURCE_CONTINUE;
+}
+
+static int
+load_demo(struct app *app)
+{
+	GPtrArray *accounts = g_ptr_array_new_with_free_func(g_free);
+	int r = demo_load(app->store, accounts);
+	if (r == -EEXIST) {
+		td_info(MOD, "demo: the database already holds data; nothing loaded", "%s", "");
+		demo_accounts(accounts);
+		r = 0;
+	} else if (r < 0) {
+		td_error(MOD, "demo data could not be loaded", "err=%d", r);
+		g_ptr_array_free(accounts, TRUE);
+		return r;
+	} else {
+		td_info(MOD, "demo city loaded", "%s", "");
+	}
+	if (accounts->len > 0) {
+		printf("Demo accounts (role, login, password, agency):\n");
+		for (guint i = 0; i < accounts->len; i++) {
+			char **f = g_strsplit(accounts->pdata[i], "\t", 5);
+			guint n = g_strv_length(f);
+			printf("  %-10s %-24s %-20s %s\n", n > 0 ? f[0] : "", n > 1 ? f[1] : "",
+			       n > 2 ? f[2] : "", n > 3 ? f[3] : "");
+			g_strfreev(f);
+		}
+		fflush(stdout);
+	}
+	g_ptr_array_free(accounts, TRUE);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct app app = {0};
+	struct store_options sopts;
+	GError *error = NULL;
+	bool help = false;
+
+	if (td_config_load(&app.cfg, &argc, &argv, NULL, &help, &error) < 0) {
+		fprintf(stderr, "tiepdan: %s\nTry 'tiepdan --help'.\n", error->message);
+		g_error_free(error);
+		return 2;
+	}
+	if (help) {
+		return 0;
+	}
+	td_log_set_level(app.cfg.log_level);
+	if (sodium_init() < 0) {
+		td_error(MOD, "libsodium failed to initialise", "%s", "");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	app.exit_code = 1;
+	app.loop = g_main_loop_new(NULL, FALSE);
+	app.metrics = metrics_create();
+
+	store_options_init(&sopts);
+	sopts.sync_full = app.cfg.db_sync_full;
+	app.store = store_open(app.cfg.data_dir, &sopts);
+	if (!app.store) {
+		td_error(MOD, "cannot open the store", "data_dir=\"%s\" err=\"%s\"", app.cfg.data_dir,
+			 g_strerror(errno));
+		goto out;
+	}
+	store_set_events(app.store, &store_events, &app);
+	if (app.cfg.demo && load_demo(&app) < 0) {
+		goto out;
+	}
+
+	app.server = server_create(&app.cfg, app.loop, app.metrics, &hooks, &app);
+	if (!app.server) {
+		goto out;
+	}
+	struct rpc_options ropts = {.max_batch = app.cfg.max_batch, .timezone = app.cfg.timezone};
+	app.rpc = rpc_create(&ropts, server_rpc_io(), app.server, app.metrics);
+	server_set_rpc(app.server, app.rpc);
+	if (portal_system_register(app.rpc) < 0) {
+		goto out;
+	}
+	app.directory = portal_directory_create(app.rpc, app.store);
+	if (!app.directory) {
+		goto out;
+	}
+
+	g_unix_signal_add(SIGINT, on_signal, &app);
+	g_unix_signal_add(SIGTERM, on_signal, &app);
+
+	td_info("server", "ready", "addr=%s port=%d data_dir=\"%s\" web_root=\"%s\" tls=%s",
+		app.cfg.listen_addr, server_port(app.server), app.cfg.data_dir, app.cfg.web_root,
+		app.cfg.tls_cert ? "on" : "off");
+	g_main_loop_run(app.loop);
+	app.exit_code = 0;
+	td_info(MOD, "stopped", "%s", "");
+
+out:
+	server_destroy(app.server);
+	rpc_destroy(app.rpc);
+	portal_directory_destroy(app.directory);
+	store_destroy(app.store);
+	metrics_destroy(app.metrics);
+	g_main_loop_unref(app.loop);
+	td_config_finish(&app.cfg);
+	return app.exit_code;
+}

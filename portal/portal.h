@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#pragma once
+
+/* Registration of the portal's own method tables with the dispatcher. */
+
+#include "tiepdan/rpc.h"
+#include "tiepdan/store.h"
+
+/** system.ping, system.version, rpc.discover. */
+int portal_system_register(struct rpc *rpc) __attribute__((warn_unused_result));
+
+struct directory;
+
+/**
+ * (transfer full) Registers directory.agencies and directory.fields (public reads of the agency
+ * directory). Destroy it after the dispatcher and before the store. NULL with errno on failure.
+ */
+struct directory *portal_directory_create(struct rpc *rpc, struct store *store);
+void portal_directory_destroy(struct directory *d);
