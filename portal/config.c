@@ -37,34 +37,41 @@ enum setting_id {
 struct setting {
 	const char *key;   /* flag name and INI key (dashes in the flag, underscores in the file) */
 	const char *group; /* INI group */
+	const char *ini;   /* (nullable) the INI key when it differs from key */
 	const char *def;   /* (nullable) default */
 	const char *arg;   /* argument description */
 	const char *help;
 };
 
 static const struct setting settings[S_COUNT] = {
-	[S_LISTEN] = {"listen", "server", "127.0.0.1:8080", "ADDR:PORT",
+	[S_LISTEN] = {"listen", "server", NULL, "127.0.0.1:8080", "ADDR:PORT",
 		      "address and port to listen on (port 0: an ephemeral port)"},
-	[S_DATA_DIR] = {"data_dir", "store", "./data", "DIR", "data directory (database, keys, files)"},
-	[S_WEB_ROOT] = {"web_root", "server", NULL, "DIR", "folder of static files served at /"},
-	[S_ALLOWED_ORIGINS] = {"allowed_origins", "server", "", "LIST",
+	[S_DATA_DIR] = {"data_dir", "store", NULL, "./data", "DIR", "data directory (database, keys, files)"},
+	[S_WEB_ROOT] = {"web_root", "server", NULL, NULL, "DIR", "folder of static files served at /"},
+	[S_ALLOWED_ORIGINS] = {"allowed_origins", "server", NULL, "", "LIST",
 			       "comma-separated origins allowed to open /ws besides the server's own"},
-	[S_MAX_MESSAGE_SIZE] = {"max_message_size", "server", "65536", "BYTES",
+	[S_MAX_MESSAGE_SIZE] = {"max_message_size", "server", NULL, "65536", "BYTES",
 				"largest WebSocket message; a larger one closes with 1009"},
-	[S_PING_INTERVAL] = {"ping_interval", "server", "30", "SECONDS",
+	[S_PING_INTERVAL] = {"ping_interval", "server", NULL, "30", "SECONDS",
 			     "ping a connection idle this long; drop it after twice as long"},
-	[S_QUEUE_LIMIT] = {"queue_limit", "server", "1048576", "BYTES",
+	[S_QUEUE_LIMIT] = {"queue_limit", "server", NULL, "1048576", "BYTES",
 			   "outgoing bytes queued per connection before it is dropped"},
-	[S_MAX_BATCH] = {"max_batch", "server", "100", "N", "most requests in one JSON-RPC batch"},
-	[S_MAX_CONNECTIONS] = {"max_connections", "server", "10000", "N",
+	[S_MAX_BATCH] = {"max_batch", "server", NULL, "100", "N", "most requests in one JSON-RPC batch"},
+	[S_MAX_CONNECTIONS] = {"max_connections", "server", NULL, "10000", "N",
 			       "most simultaneous connections"},
-	[S_TLS_CERT] = {"tls_cert", "server", NULL, "FILE", "TLS certificate (PEM); TLS when set"},
-	[S_TLS_KEY] = {"tls_key", "server", NULL, "FILE", "TLS private key (PEM)"},
-	[S_LOG_LEVEL] = {"log_level", "log", "info", "LEVEL", "debug, info, warn or error"},
-	[S_SYNCHRONOUS] = {"synchronous", "store", "full", "MODE",
+	[S_TLS_CERT] = {"tls_cert", "server", NULL, NULL, "FILE", "TLS certificate (PEM); TLS when set"},
+	[S_TLS_KEY] = {"tls_key", "server", NULL, NULL, "FILE", "TLS private key (PEM)"},
+	[S_LOG_LEVEL] = {"log_level", "log", "level", "info", "LEVEL", "debug, info, warn or error"},
+	[S_SYNCHRONOUS] = {"synchronous", "store", NULL, "full", "MODE",
 			   "SQLite synchronous mode: full (durable on power loss) or normal"},
-	[S_TIMEZONE] = {"timezone", "server", "Asia/Ho_Chi_Minh", "ZONE", "the portal's time zone"},
+	[S_TIMEZONE] = {"timezone", "server", NULL, "Asia/Ho_Chi_Minh", "ZONE", "the portal's time zone"},
 };
+
+static const char *
+ini_key(const struct setting *st)
+{
+	return st->ini ? st->ini : st->key;
+}
 
 static char *
 flag_name(const char *key)
@@ -103,7 +110,7 @@ td_config_help(void)
 			def = "web/ of the installation or the source tree";
 		}
 		g_string_append_printf(s, "  %-28s %s\n  %-28s [%s] %s, env %s, default: %s\n", left,
-				       st->help, "", st->group, st->key, env,
+				       st->help, "", st->group, ini_key(st), env,
 				       *def ? def : "(none)");
 		g_free(left);
 		g_free(env);
@@ -340,7 +347,7 @@ td_config_load(struct td_config *cfg, int *argc, char ***argv, char **envp, bool
 				bool known = false;
 				for (int i = 0; i < S_COUNT && !known; i++) {
 					known = strcmp(settings[i].group, *g) == 0 &&
-						strcmp(settings[i].key, *k) == 0;
+						strcmp(ini_key(&settings[i]), *k) == 0;
 				}
 				known = known || (strcmp(*g, "server") == 0 && strcmp(*k, "demo") == 0);
 				if (!known) {
@@ -362,7 +369,8 @@ td_config_load(struct td_config *cfg, int *argc, char ***argv, char **envp, bool
 	for (int i = 0; i < S_COUNT; i++) {
 		const struct setting *st = &settings[i];
 		char *env = env_name(st->key);
-		char *file_value = kf ? g_key_file_get_string(kf, st->group, st->key, NULL) : NULL;
+		char *file_value =
+			kf ? g_key_file_get_string(kf, st->group, ini_key(st), NULL) : NULL;
 		const char *value = st->def;
 		const char *from = "default";
 		if (file_value) {

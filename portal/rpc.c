@@ -550,6 +550,9 @@ answer_invalid(struct rpc *rpc, uint64_t client_id, struct batch *b, json_t *id,
 	if (rpc->metrics) {
 		metrics_rpc(rpc->metrics, "invalid", code, 0);
 	}
+	if (b) {
+		b->pending++;
+	}
 	deliver(rpc, client_id, b, response);
 }
 

@@ -64,7 +64,9 @@ test_precedence(void)
 	char *cf = g_strconcat("--config=", ini, NULL);
 	char *env[] = {"TIEPDAN_LISTEN=127.0.0.1:2222", "TIEPDAN_DATA_DIR=/env", NULL};
 	const char *args[] = {cf, "--data-dir", "/flag", NULL};
-	g_assert_cmpint(load(&cfg, args, env, NULL), ==, 0);
+	GError *err = NULL;
+	load(&cfg, args, env, &err);
+	g_assert_no_error(err);
 	g_assert_cmpint(cfg.listen_port, ==, 2222);     /* env beats file */
 	g_assert_cmpstr(cfg.data_dir, ==, "/flag");      /* flag beats env */
 	g_assert_cmpuint(cfg.max_message_size, ==, 1000); /* file beats default */
