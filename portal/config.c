@@ -31,6 +31,14 @@ enum setting_id {
 	S_LOG_LEVEL,
 	S_SYNCHRONOUS,
 	S_TIMEZONE,
+	S_ACCESS_TTL,
+	S_REFRESH_TTL,
+	S_JWT_ALG,
+	S_JWT_PRIVATE_KEY,
+	S_JWT_PUBLIC_KEY,
+	S_LOGIN_MAX_FAILURES,
+	S_ADDRESS_MAX_FAILURES,
+	S_PASSWORD_QUEUE,
 	S_COUNT,
 };
 
@@ -65,6 +73,23 @@ static const struct setting settings[S_COUNT] = {
 	[S_SYNCHRONOUS] = {"synchronous", "store", NULL, "full", "MODE",
 			   "SQLite synchronous mode: full (durable on power loss) or normal"},
 	[S_TIMEZONE] = {"timezone", "server", NULL, "Asia/Ho_Chi_Minh", "ZONE", "the portal's time zone"},
+	[S_ACCESS_TTL] = {"access_token_ttl", "auth", NULL, "900", "SECONDS",
+			  "lifetime of an access token"},
+	[S_REFRESH_TTL] = {"refresh_token_ttl", "auth", NULL, "2592000", "SECONDS",
+			   "lifetime of a refresh token"},
+	[S_JWT_ALG] = {"jwt_alg", "auth", NULL, "HS256", "ALG",
+		       "access token algorithm: HS256, HS384, HS512 (key generated in the data "
+		       "directory), RS256…, ES256… (key files below)"},
+	[S_JWT_PRIVATE_KEY] = {"jwt_private_key", "auth", NULL, NULL, "FILE",
+			       "PEM private key for RS and ES algorithms"},
+	[S_JWT_PUBLIC_KEY] = {"jwt_public_key", "auth", NULL, NULL, "FILE",
+			      "PEM public key for RS and ES algorithms"},
+	[S_LOGIN_MAX_FAILURES] = {"login_max_failures", "auth", NULL, "5", "N",
+				  "failed logins of one account before it is throttled"},
+	[S_ADDRESS_MAX_FAILURES] = {"address_max_failures", "auth", NULL, "20", "N",
+				    "failed logins from one address before it is throttled"},
+	[S_PASSWORD_QUEUE] = {"password_queue", "auth", NULL, "32", "N",
+			      "password hashing jobs waiting before callers get -32029"},
 };
 
 static const char *
@@ -259,6 +284,53 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		cfg->timezone = g_strdup(value);
 		return 0;
 	}
+	case S_ACCESS_TTL:
+		if (parse_uint(value, 1, 86400, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->access_token_ttl = (unsigned)v;
+		return 0;
+	case S_REFRESH_TTL:
+		if (parse_uint(value, 60, 366u * 86400u, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->refresh_token_ttl = (unsigned)v;
+		return 0;
+	case S_JWT_ALG: {
+		static const char *const algs[] = {"HS256", "HS384", "HS512", "RS256", "RS384",
+						   "RS512", "ES256", "ES384", "ES512"};
+		for (size_t i = 0; i < G_N_ELEMENTS(algs); i++) {
+			if (g_strcmp0(value, algs[i]) == 0) {
+				cfg->jwt_alg = g_strdup(value);
+				return 0;
+			}
+		}
+		return -EINVAL;
+	}
+	case S_JWT_PRIVATE_KEY:
+		cfg->jwt_private_key = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_JWT_PUBLIC_KEY:
+		cfg->jwt_public_key = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_LOGIN_MAX_FAILURES:
+		if (parse_uint(value, 1, 1000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->login_max_failures = (unsigned)v;
+		return 0;
+	case S_ADDRESS_MAX_FAILURES:
+		if (parse_uint(value, 1, 100000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->address_max_failures = (unsigned)v;
+		return 0;
+	case S_PASSWORD_QUEUE:
+		if (parse_uint(value, 1, 100000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->password_queue = (unsigned)v;
+		return 0;
 	case S_COUNT:
 		break;
 	}
@@ -435,5 +507,8 @@ td_config_finish(struct td_config *cfg)
 	g_free(cfg->tls_cert);
 	g_free(cfg->tls_key);
 	g_free(cfg->timezone);
+	g_free(cfg->jwt_alg);
+	g_free(cfg->jwt_private_key);
+	g_free(cfg->jwt_public_key);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -19,6 +19,7 @@
 #include "portal.h"
 #include "server.h"
 #include "td-config.h"
+#include "tiepdan/auth.h"
 #include "tiepdan/config.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
@@ -36,6 +37,7 @@ struct app {
 	struct rpc *rpc;
 	struct server *server;
 	struct directory *directory;
+	struct auth *auth;
 	bool stopping;
 	int exit_code;
 };
@@ -81,6 +83,17 @@ writes_drained(void *data)
 	server_close_all(app->server, CLOSE_TIMEOUT_MS, all_closed, app);
 }
 
+static void
+passwords_drained(void *data)
+{
+	struct app *app = data;
+	store_close_writes(app->store, writes_drained, app);
+}
+
+/*
+ * Password jobs end in writes (a registration, a login's session), so they
+ * are drained first, then the writes, then the connections.
+ */
 static gboolean
 on_signal(gpointer data)
 {
@@ -91,7 +104,7 @@ on_signal(gpointer data)
 	app->stopping = true;
 	td_info(MOD, "shutdown requested", "pending_writes=%u", store_pending(app->store));
 	server_stop_accepting(app->server);
-	store_close_writes(app->store, writes_drained, app);
+	auth_quiesce(app->auth, passwords_drained, app);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -179,6 +192,23 @@ main(int argc, char **argv)
 	if (!app.directory) {
 		goto out;
 	}
+	struct auth_options aopts = {
+		.data_dir = app.cfg.data_dir,
+		.access_ttl_s = app.cfg.access_token_ttl,
+		.refresh_ttl_s = app.cfg.refresh_token_ttl,
+		.jwt_alg = app.cfg.jwt_alg,
+		.jwt_private_key = app.cfg.jwt_private_key,
+		.jwt_public_key = app.cfg.jwt_public_key,
+		.login_max_failures = app.cfg.login_max_failures,
+		.address_max_failures = app.cfg.address_max_failures,
+		.password_queue = app.cfg.password_queue,
+	};
+	app.auth = auth_create(app.rpc, app.store, &aopts, &error);
+	if (!app.auth) {
+		td_error(MOD, "cannot start accounts", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
 
 	g_unix_signal_add(SIGINT, on_signal, &app);
 	g_unix_signal_add(SIGTERM, on_signal, &app);
@@ -192,6 +222,7 @@ main(int argc, char **argv)
 
 out:
 	server_destroy(app.server);
+	auth_destroy(app.auth);
 	rpc_destroy(app.rpc);
 	portal_directory_destroy(app.directory);
 	store_destroy(app.store);

@@ -29,6 +29,8 @@ struct rpc_client {
 	struct rpc *rpc;
 	uint64_t id;
 	struct rpc_identity identity; /* user_id NULL when anonymous */
+	guint expiry; /* source that unbinds an expired identity */
+	char peer[64];
 };
 
 /* The answers of one batch, sent together once every call has answered. */
@@ -49,13 +51,67 @@ struct rpc_call {
 	struct batch *batch; /* (nullable) */
 	struct rpc_identity identity;
 	bool has_identity;
+	char peer[64];
 };
+
+static const char *const role_names[] = {"bound", "citizen", "official", "leader",
+					 "staff", "inspector", "admin"};
+
+uint32_t
+rpc_role_bit(const char *name)
+{
+	for (unsigned i = 1; i < G_N_ELEMENTS(role_names); i++) {
+		if (name && strcmp(name, role_names[i]) == 0) {
+			return 1u << i;
+		}
+	}
+	return 0;
+}
+
+const char *
+rpc_role_name(uint32_t bit)
+{
+	for (unsigned i = 1; i < G_N_ELEMENTS(role_names); i++) {
+		if (bit == 1u << i) {
+			return role_names[i];
+		}
+	}
+	return NULL;
+}
+
+void
+rpc_identity_clear(struct rpc_identity *id)
+{
+	g_free(id->user_id);
+	g_free(id->session_id);
+	for (size_t i = 0; i < id->n_grants; i++) {
+		g_free(id->grants[i].agency_id);
+	}
+	g_free(id->grants);
+	memset(id, 0, sizeof(*id));
+}
+
+void
+rpc_identity_copy(struct rpc_identity *dst, const struct rpc_identity *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->user_id = g_strdup(src->user_id);
+	dst->session_id = g_strdup(src->session_id);
+	dst->roles = src->roles;
+	dst->expires_at_us = src->expires_at_us;
+	dst->n_grants = src->n_grants;
+	dst->grants = src->n_grants ? g_new0(struct rpc_grant, src->n_grants) : NULL;
+	for (size_t i = 0; i < src->n_grants; i++) {
+		dst->grants[i].role = src->grants[i].role;
+		dst->grants[i].agency_id = g_strdup(src->grants[i].agency_id);
+		dst->roles |= src->grants[i].role;
+	}
+}
 
 static void
 identity_clear(struct rpc_identity *id)
 {
-	g_free(id->user_id);
-	memset(id, 0, sizeof(*id));
+	rpc_identity_clear(id);
 }
 
 struct rpc *
@@ -175,20 +231,86 @@ rpc_client_destroy(struct rpc_client *client)
 	if (!client) {
 		return;
 	}
+	if (client->expiry) {
+		g_source_remove(client->expiry);
+	}
 	g_hash_table_remove(client->rpc->clients, &client->id);
 	identity_clear(&client->identity);
 	g_free(client);
 }
 
 void
+rpc_client_set_peer(struct rpc_client *client, const char *addr)
+{
+	g_strlcpy(client->peer, addr ? addr : "", sizeof(client->peer));
+}
+
+/* The bound token ran out: tell the client and answer -32001 from now on. */
+static gboolean
+identity_expired(gpointer data)
+{
+	struct rpc_client *c = data;
+	c->expiry = 0;
+	td_debug("rpc", "identity expired", "client=%" G_GUINT64_FORMAT, c->id);
+	identity_clear(&c->identity);
+	rpc_notify(c->rpc, c->id, "event.auth.expired", json_object());
+	return G_SOURCE_REMOVE;
+}
+
+void
 rpc_client_set_identity(struct rpc_client *client, const struct rpc_identity *identity)
 {
 	identity_clear(&client->identity);
-	if (identity) {
-		client->identity.user_id = g_strdup(identity->user_id);
-		client->identity.roles = identity->roles;
-		client->identity.expires_at_us = identity->expires_at_us;
+	if (client->expiry) {
+		g_source_remove(client->expiry);
+		client->expiry = 0;
 	}
+	if (identity) {
+		rpc_identity_copy(&client->identity, identity);
+		if (identity->expires_at_us) {
+			int64_t ms = (identity->expires_at_us - g_get_real_time()) / 1000;
+			client->expiry = g_timeout_add((guint)CLAMP(ms, 0, G_MAXINT32),
+						       identity_expired, client);
+		}
+	}
+}
+
+int
+rpc_bind(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *identity)
+{
+	struct rpc_client *c = g_hash_table_lookup(rpc->clients, &client_id);
+	if (!c) {
+		return -ENOTCONN;
+	}
+	rpc_client_set_identity(c, identity);
+	return 0;
+}
+
+void
+rpc_foreach_bound(struct rpc *rpc, const char *user_id,
+		  void (*fn)(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *current,
+			     void *data),
+		  void *data)
+{
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, rpc->clients);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct rpc_client *c = v;
+		if (c->identity.user_id && strcmp(c->identity.user_id, user_id) == 0) {
+			g_array_append_val(ids, c->id);
+		}
+	}
+	/* fn may unbind or re-bind; the ids were collected first. */
+	for (guint i = 0; i < ids->len; i++) {
+		uint64_t id = g_array_index(ids, uint64_t, i);
+		struct rpc_client *c = g_hash_table_lookup(rpc->clients, &id);
+		if (c && c->identity.user_id) {
+			fn(rpc, id, &c->identity, data);
+		}
+	}
+	g_array_free(ids, TRUE);
 }
 
 const struct rpc_identity *
@@ -353,6 +475,12 @@ struct rpc *
 rpc_call_rpc(struct rpc_call *call)
 {
 	return call->rpc;
+}
+
+const char *
+rpc_call_peer(struct rpc_call *call)
+{
+	return call->peer;
 }
 
 /* ---- validation ---- */
@@ -602,11 +730,10 @@ dispatch_one(struct rpc_client *client, json_t *req, struct batch *b, int64_t st
 	}
 	const struct rpc_method *m = call->entry->m;
 
+	memcpy(call->peer, client->peer, sizeof(call->peer));
 	if (client->identity.user_id) {
 		call->has_identity = true;
-		call->identity.user_id = g_strdup(client->identity.user_id);
-		call->identity.roles = client->identity.roles;
-		call->identity.expires_at_us = client->identity.expires_at_us;
+		rpc_identity_copy(&call->identity, &client->identity);
 	}
 	if (m->who != RPC_ANYONE) {
 		if (!call->has_identity || (call->identity.expires_at_us &&
@@ -742,24 +869,19 @@ param_schema(const struct rpc_param *p)
 	return s;
 }
 
-static const char *
-who_text(uint32_t who, char *buf, size_t n)
+static json_t *
+who_json(uint32_t who)
 {
-	static const char *const names[] = {"bound", "citizen", "official", "leader",
-					    "staff", "inspector", "admin"};
+	json_t *a = json_array();
 	if (who == RPC_ANYONE) {
-		return "anyone";
+		json_array_append_new(a, json_string("anyone"));
 	}
-	buf[0] = '\0';
-	for (unsigned i = 0; i < G_N_ELEMENTS(names); i++) {
+	for (unsigned i = 0; i < G_N_ELEMENTS(role_names); i++) {
 		if (who & (1u << i)) {
-			if (buf[0]) {
-				g_strlcat(buf, ", ", n);
-			}
-			g_strlcat(buf, names[i], n);
+			json_array_append_new(a, json_string(role_names[i]));
 		}
 	}
-	return buf;
+	return a;
 }
 
 static gint
@@ -799,13 +921,12 @@ rpc_discover_document(struct rpc *rpc)
 		json_t *result_schema = m->result_schema ? json_loads(m->result_schema, 0, NULL)
 							 : NULL;
 		g_warn_if_fail(!m->result_schema || result_schema);
-		char who[128];
 		json_t *jm = json_pack(
-			"{s:s, s:s, s:s, s:o, s:{s:s, s:o}, s:s, s:{s:s}}", "name", m->name,
-			"summary", m->summary ? m->summary : "", "description",
-			m->summary ? m->summary : "", "params", params, "result", "name", "result",
-			"schema", result_schema ? result_schema : json_object(), "paramStructure",
-			"by-name", "x-tiepdan-who", "roles", who_text(m->who, who, sizeof(who)));
+			"{s:s, s:s, s:s, s:o, s:{s:s, s:o}, s:s, s:o}", "name", m->name, "summary",
+			m->summary ? m->summary : "", "description", m->summary ? m->summary : "",
+			"params", params, "result", "name", "result", "schema",
+			result_schema ? result_schema : json_object(), "paramStructure", "by-name",
+			"x-tiepdan-who", who_json(m->who));
 		json_array_append_new(methods, jm);
 	}
 	g_ptr_array_free(names, TRUE);

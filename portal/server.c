@@ -174,6 +174,10 @@ conn_create(struct server *s, struct lws *wsi)
 	g_queue_init(&c->out);
 	g_hash_table_insert(s->conns, &c->id, c);
 	c->client = rpc_client_create(s->rpc, c->id);
+	char peer[64];
+	if (lws_get_peer_simple(wsi, peer, sizeof(peer))) {
+		rpc_client_set_peer(c->client, peer);
+	}
 	metrics_connection_opened(s->metrics);
 	td_debug(MOD, "connection opened", "conn=%" G_GUINT64_FORMAT, c->id);
 	return c;

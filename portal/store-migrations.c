@@ -82,8 +82,61 @@ static const char migration_1[] =
 	"  ('other', 'Lĩnh vực khác', 'Other');\n";
 /* clang-format on */
 
+/*
+ * Migration 2: sessions and the audit log.
+ *  - A refresh family is one login's chain of refresh tokens; rotating a
+ *    token marks it used and adds its successor to the same family; showing
+ *    a used token again revokes the family. Tokens are stored only as
+ *    SHA-256 hashes (they are 256-bit random, so a slow hash adds nothing).
+ *  - The audit log is append-only: triggers refuse UPDATE and DELETE.
+ */
+/* clang-format off */
+static const char migration_2[] =
+	"CREATE TABLE refresh_families (\n"
+	"  id TEXT PRIMARY KEY NOT NULL,\n"
+	"  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  client_addr TEXT,\n"
+	"  revoked_at TEXT,\n"
+	"  revoked_reason TEXT CHECK (revoked_reason IN\n"
+	"    ('logout', 'reuse', 'password_change', 'admin', 'disabled'))\n"
+	") STRICT;\n"
+	"CREATE INDEX refresh_families_user ON refresh_families(user_id) WHERE revoked_at IS NULL;\n"
+
+	"CREATE TABLE refresh_tokens (\n"
+	"  token_hash TEXT PRIMARY KEY NOT NULL CHECK (length(token_hash) = 64),\n"
+	"  family_id TEXT NOT NULL REFERENCES refresh_families(id) ON DELETE CASCADE,\n"
+	"  issued_at TEXT NOT NULL,\n"
+	"  expires_at INTEGER NOT NULL,\n"
+	"  used_at TEXT\n"
+	") STRICT;\n"
+	"CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);\n"
+	/* At most one live (unused) token per family: rotation can never fork a family. */
+	"CREATE UNIQUE INDEX refresh_tokens_one_live ON refresh_tokens(family_id)\n"
+	"  WHERE used_at IS NULL;\n"
+
+	"CREATE TABLE audit_log (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  at TEXT NOT NULL,\n"
+	"  action TEXT NOT NULL CHECK (action <> ''),\n"
+	"  user_id TEXT,\n"
+	"  actor_id TEXT,\n"
+	"  client_addr TEXT,\n"
+	"  detail TEXT /* JSON written by the server */\n"
+	") STRICT;\n"
+	"CREATE INDEX audit_log_user ON audit_log(user_id, id);\n"
+	"CREATE INDEX audit_log_action ON audit_log(action, id);\n"
+	"CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;\n"
+	"CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;\n"
+
+	"ALTER TABLE users ADD COLUMN password_changed_at TEXT;\n";
+/* clang-format on */
+
 const char *const store_migrations[] = {
     migration_1,
+    migration_2,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

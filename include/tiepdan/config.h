@@ -33,6 +33,15 @@ struct td_config {
 	enum td_log_level log_level;
 	bool db_sync_full;       /* synchronous=FULL (default) or NORMAL */
 	char *timezone;          /* "Asia/Ho_Chi_Minh" */
+	/* [auth] */
+	unsigned access_token_ttl;  /* seconds, 900 */
+	unsigned refresh_token_ttl; /* seconds, 30 days */
+	char *jwt_alg;              /* "HS256" */
+	char *jwt_private_key;      /* (nullable) PEM, for RS and ES algorithms */
+	char *jwt_public_key;       /* (nullable) PEM */
+	unsigned login_max_failures;   /* failures of one login before it is throttled, 5 */
+	unsigned address_max_failures; /* failures from one address before it is throttled, 20 */
+	unsigned password_queue;    /* password jobs waiting before -32029, 32 */
 };
 
 /**

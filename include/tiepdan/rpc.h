@@ -81,12 +81,30 @@ struct rpc_method {
 	const char *result_schema;      /* JSON Schema text of the result */
 };
 
-/* The identity bound to a connection (filled by auth, later issues). */
+/* One role held: citizen and admin with agency_id NULL, the others in an agency. */
+struct rpc_grant {
+	uint32_t role; /* one enum rpc_who role bit */
+	char *agency_id;
+};
+
+/* The identity bound to a connection (auth.login, auth.authenticate). */
 struct rpc_identity {
 	char *user_id;
-	uint32_t roles; /* enum rpc_who role bits held, in any agency */
+	char *session_id;      /* (nullable) the login (refresh family) the token belongs to */
+	uint32_t roles;        /* the union of the grants' role bits */
 	int64_t expires_at_us; /* real time; 0 = never */
+	struct rpc_grant *grants;
+	size_t n_grants;
 };
+
+/** Deep copy into dst (which is overwritten) / release of an identity's contents. */
+void rpc_identity_copy(struct rpc_identity *dst, const struct rpc_identity *src);
+void rpc_identity_clear(struct rpc_identity *id);
+
+/** The role bit of "citizen", "official", … or 0. */
+uint32_t rpc_role_bit(const char *name);
+/** The name of one role bit, or NULL. */
+const char *rpc_role_name(uint32_t bit);
 
 struct rpc_io {
 #define RPC_IO_VERSION 0
@@ -122,10 +140,25 @@ json_t *rpc_discover_document(struct rpc *rpc);
 struct rpc_client *rpc_client_create(struct rpc *rpc, uint64_t client_id);
 void rpc_client_destroy(struct rpc_client *client);
 
-/** Binds (identity non-NULL, copied) or unbinds (NULL) the connection's identity. */
+/**
+ * Binds (identity non-NULL, copied) or unbinds (NULL) the connection's identity. When the
+ * identity expires, the client gets event.auth.expired and is unbound.
+ */
 void rpc_client_set_identity(struct rpc_client *client, const struct rpc_identity *identity);
 /** (transfer none, nullable) The identity bound to a connection. */
 const struct rpc_identity *rpc_client_identity(struct rpc_client *client);
+/** The same, by connection id; -ENOTCONN when the connection is gone. */
+int rpc_bind(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *identity);
+/** Records the peer's address (for throttling and the audit log). */
+void rpc_client_set_peer(struct rpc_client *client, const char *addr);
+/**
+ * Calls fn for every connection bound to user_id, with its current identity (e.g. to unbind
+ * or re-bind it; fn may do either).
+ */
+void rpc_foreach_bound(struct rpc *rpc, const char *user_id,
+		       void (*fn)(struct rpc *rpc, uint64_t client_id,
+				  const struct rpc_identity *current, void *data),
+		       void *data);
 
 /** One complete text message from a client. */
 void rpc_client_receive(struct rpc_client *client, const char *text, size_t len);
@@ -143,6 +176,8 @@ const char *rpc_call_method(struct rpc_call *call);
 uint64_t rpc_call_client_id(struct rpc_call *call);
 /** (transfer none, nullable) The identity bound to the caller's connection when it called. */
 const struct rpc_identity *rpc_call_identity(struct rpc_call *call);
+/** (transfer none) The caller's address ("" when unknown). */
+const char *rpc_call_peer(struct rpc_call *call);
 struct rpc *rpc_call_rpc(struct rpc_call *call);
 
 /** The current time as RFC 3339 with the portal's offset (transfer none; valid until the next
