@@ -11,7 +11,6 @@
 struct method_entry {
 	const struct rpc_method *m;
 	void *data;
-	bool no_params; /* takes no parameters: [] and {} are both fine */
 };
 
 struct rpc {
@@ -164,7 +163,6 @@ rpc_register(struct rpc *rpc, const struct rpc_method *methods, size_t n, void *
 		struct method_entry *e = g_new0(struct method_entry, 1);
 		e->m = &methods[i];
 		e->data = data;
-		e->no_params = !methods[i].params || !methods[i].params[0].name;
 		g_hash_table_insert(rpc->methods, (gpointer)methods[i].name, e);
 	}
 	json_decref(rpc->discover);
@@ -749,8 +747,7 @@ dispatch_one(struct rpc_client *client, json_t *req, struct batch *b, int64_t st
 	}
 
 	json_t *obj;
-	if (!params || (json_is_array(params) && json_array_size(params) == 0 &&
-			call->entry->no_params)) {
+	if (!params) {
 		obj = json_object();
 	} else if (json_is_array(params)) {
 		rpc_call_invalid(call, "", "by_name");

@@ -29,6 +29,7 @@ struct conn {
 	GByteArray *rx; /* a message being reassembled from fragments */
 	struct rpc_client *client;
 	bool closing;  /* close with 1001 once the queue is empty */
+	bool close_sent; /* the close frame is on its way: wait for the client's answer */
 	bool dropping; /* being killed: nothing more is queued */
 };
 
@@ -50,7 +51,9 @@ struct server {
 	struct lws_vhost *vhost;
 	lws_retry_bo_t retry;
 	char *web_root_real;
+	GPtrArray *own_origins;
 	GHashTable *conns; /* uint64_t* id → struct conn* */
+	GHashTable *sockets; /* struct lws* of WebSocket connections not yet destroyed */
 	uint64_t next_id;
 	bool accepting;
 	bool loop_proved;
@@ -150,10 +153,17 @@ server_set_rpc(struct server *s, struct rpc *rpc)
 	s->rpc = rpc;
 }
 
+/*
+ * Connections are gone when lws has destroyed their sockets, not merely
+ * reported them closed: lws still sends the close frame and waits for the
+ * client's answer after LWS_CALLBACK_CLOSED, and stopping the loop earlier
+ * would reset sockets with unread data and lose the 1001.
+ */
 static void
 maybe_all_closed(struct server *s)
 {
-	if (s->closed_cb && g_hash_table_size(s->conns) == 0) {
+	if (s->closed_cb && g_hash_table_size(s->conns) == 0 &&
+	    g_hash_table_size(s->sockets) == 0) {
 		void (*cb)(void *) = s->closed_cb;
 		s->closed_cb = NULL;
 		if (s->close_timeout) {
@@ -214,6 +224,10 @@ ws_receive(struct conn *c, const char *in, size_t len)
 	size_t remaining = lws_remaining_packet_payload(wsi);
 	size_t buffered = c->rx ? c->rx->len : 0;
 
+	if (c->close_sent) {
+		/* Requests that crossed our close frame: read and dropped, never reset. */
+		return 0;
+	}
 	if (lws_frame_is_binary(wsi)) {
 		static const char why[] = "text frames only";
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, (unsigned char *)why,
@@ -258,6 +272,9 @@ ws_writeable(struct conn *c)
 	if (c->dropping) {
 		return -1;
 	}
+	if (c->close_sent) {
+		return 0;
+	}
 	struct outmsg *m = g_queue_pop_head(&c->out);
 	if (m) {
 		c->out_bytes -= m->len;
@@ -276,6 +293,7 @@ ws_writeable(struct conn *c)
 		static const char why[] = "server shutting down";
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_GOINGAWAY, (unsigned char *)why,
 				 sizeof(why) - 1);
+		c->close_sent = true;
 		return -1;
 	}
 	return 0;
@@ -463,16 +481,21 @@ http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 	return serve_static(s, wsi, pss, uri);
 }
 
-/* The Origin of a browser page is allowed when it is the server's own (scheme://Host) or listed. */
+/*
+ * The Origin of a browser page is allowed when absent (not a browser), when
+ * it is one of the server's own origins (its listen address, 127.0.0.1,
+ * localhost or [::1] with its port), or listed in allowed_origins. The Host
+ * header is never trusted for this: a DNS-rebinding page would name itself.
+ * A deployment behind a public name lists that origin in allowed_origins.
+ */
 static bool
 origin_allowed(struct server *s, struct lws *wsi)
 {
-	char origin[256], host[256];
-	int n = lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN);
+	char origin[256];
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) == 0) {
 		return true;
 	}
-	if (n <= 0) {
+	if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0) {
 		return false;
 	}
 	for (char **o = s->cfg->allowed_origins; o && *o; o++) {
@@ -480,15 +503,32 @@ origin_allowed(struct server *s, struct lws *wsi)
 			return true;
 		}
 	}
-	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
-		char *own = g_strdup_printf("%s://%s", s->cfg->tls_cert ? "https" : "http", host);
-		bool same = g_ascii_strcasecmp(own, origin) == 0;
-		g_free(own);
-		if (same) {
+	for (guint i = 0; i < s->own_origins->len; i++) {
+		if (g_ascii_strcasecmp(s->own_origins->pdata[i], origin) == 0) {
 			return true;
 		}
 	}
 	return false;
+}
+
+static void
+add_own_origins(struct server *s)
+{
+	const char *scheme = s->cfg->tls_cert ? "https" : "http";
+	int port = server_port(s);
+	bool default_port = port == (s->cfg->tls_cert ? 443 : 80);
+	const char *hosts[] = {"127.0.0.1", "localhost", "[::1]", s->cfg->listen_addr};
+	for (size_t i = 0; i < G_N_ELEMENTS(hosts); i++) {
+		const char *h = hosts[i];
+		char *bracketed = strchr(h, ':') && h[0] != '[' ? g_strdup_printf("[%s]", h)
+								: g_strdup(h);
+		g_ptr_array_add(s->own_origins,
+				g_strdup_printf("%s://%s:%d", scheme, bracketed, port));
+		if (default_port) {
+			g_ptr_array_add(s->own_origins, g_strdup_printf("%s://%s", scheme, bracketed));
+		}
+		g_free(bracketed);
+	}
 }
 
 static int
@@ -534,9 +574,15 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		return confirm_upgrade(s, wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->conn = conn_create(s, wsi);
+		g_hash_table_add(s->sockets, wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (s && g_hash_table_remove(s->sockets, wsi)) {
+			maybe_all_closed(s);
+		}
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
-		return pss->conn ? ws_receive(pss->conn, in, len) : -1;
+		return pss->conn ? ws_receive(pss->conn, in, len) : 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss->conn ? ws_writeable(pss->conn) : 0;
 	case LWS_CALLBACK_CLOSED:
@@ -632,6 +678,8 @@ server_create(const struct td_config *cfg, GMainLoop *loop, struct metrics *metr
 	s->hooks = hooks;
 	s->hooks_data = hooks_data;
 	s->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
+	s->sockets = g_hash_table_new(g_direct_hash, g_direct_equal);
+	s->own_origins = g_ptr_array_new_with_free_func(g_free);
 	s->accepting = true;
 	if (!realpath(cfg->web_root, real)) {
 		td_warn(MOD, "web root missing; static files will answer 404", "web_root=\"%s\"",
@@ -640,7 +688,9 @@ server_create(const struct td_config *cfg, GMainLoop *loop, struct metrics *metr
 	}
 	s->web_root_real = g_strdup(real);
 
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	/* TIEPDAN_LWS_LOG=<lws log bitmask> shows libwebsockets' own logs (debugging only). */
+	const char *lws_log = g_getenv("TIEPDAN_LWS_LOG");
+	lws_set_log_level(lws_log ? atoi(lws_log) : LLL_ERR | LLL_WARN, lws_log_emit);
 
 	/* Idle connections are pinged after ping_interval and dropped after twice that. */
 	s->retry.secs_since_valid_ping = (uint16_t)MIN(cfg->ping_interval, 30000u);
@@ -683,6 +733,7 @@ server_create(const struct td_config *cfg, GMainLoop *loop, struct metrics *metr
 		td_error(MOD, "cannot listen", "addr=%s port=%d", cfg->listen_addr, cfg->listen_port);
 		goto fail;
 	}
+	add_own_origins(s);
 	if (!prove_glib_loop(s)) {
 		td_error(MOD,
 			 "libwebsockets is not running on the GLib main loop; install the Debian "
@@ -719,6 +770,14 @@ close_timed_out(gpointer data)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		conn_drop(v, "shutdown_timeout");
 	}
+	/* Whatever is left is killed with the context. */
+	if (s->closed_cb) {
+		void (*cb)(void *) = s->closed_cb;
+		s->closed_cb = NULL;
+		td_warn(MOD, "connections did not close in time", "left=%u",
+			g_hash_table_size(s->sockets));
+		cb(s->closed_data);
+	}
 	return G_SOURCE_REMOVE;
 }
 
@@ -735,7 +794,7 @@ server_close_all(struct server *s, unsigned timeout_ms, void (*done)(void *data)
 		c->closing = true;
 		lws_callback_on_writable(c->wsi);
 	}
-	if (g_hash_table_size(s->conns) > 0) {
+	if (g_hash_table_size(s->conns) > 0 || g_hash_table_size(s->sockets) > 0) {
 		s->close_timeout = g_timeout_add(timeout_ms, close_timed_out, s);
 	}
 	maybe_all_closed(s);
@@ -761,6 +820,8 @@ server_destroy(struct server *s)
 	}
 	g_warn_if_fail(g_hash_table_size(s->conns) == 0);
 	g_hash_table_destroy(s->conns);
+	g_hash_table_destroy(s->sockets);
+	g_ptr_array_free(s->own_origins, TRUE);
 	g_free(s->web_root_real);
 	g_free(s);
 }

@@ -276,11 +276,9 @@ test_params(struct fixture *f, gconstpointer data)
 	g_assert_null(json_object_get(res, "o"));
 	g_assert_cmpint(json_integer_value(json_object_get(res, "n")), ==, 10);
 	json_decref(r);
-	/* A method without params takes [] as well as {}. */
-	feed(f, "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\",\"id\":1,\"params\":[]}");
-	r = only(f);
-	g_assert_nonnull(json_object_get(r, "result"));
-	json_decref(r);
+	/* Params are by name only, even for a method without any. */
+	assert_invalid(f, "{\"jsonrpc\":\"2.0\",\"method\":\"system.ping\",\"id\":1,\"params\":[]}",
+		       "", "by_name");
 #undef P
 }
 
