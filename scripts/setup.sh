@@ -13,7 +13,7 @@ fi
 
 RUN_PKGS=(build-essential meson ninja-build pkg-config libglib2.0-dev libwebsockets-dev
   libwebsockets-evlib-glib libsqlite3-dev sqlite3 libjansson-dev libjwt-dev libsodium-dev)
-TEST_PKGS=(prometheus libclang-rt-14-dev)
+TEST_PKGS=(prometheus openssl)
 
 missing_pkgs() {
   local p
