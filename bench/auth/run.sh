@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: AGPL-3.0-or-later
+#
+# bench/auth: logins per second over 50 connections, and the p99 of
+# `system.ping` on 10 other connections measured at the same time, next to
+# the p99 of `system.ping` with no logins running (bench/auth/auth-bench.c).
+# Target: the p99 under logins stays within 2x of the idle p99 (the loop never
+# waits for argon2).
+#
+#   bench/auth/run.sh [BUILD_DIR]          (default: build-release)
+#
+# Environment: DURATION (s per measured window, default 10), WARMUP (s before
+# each window, default 2), PING_CONNECTIONS (default 10), PING_INTERVAL_US
+# (one ping per connection every ..., default 2000), LOGIN_CONNECTIONS
+# (default 50), REPEAT (runs, default 3: the run with the median ratio is
+# shown in full, every run as a line below it).
+#
+# The throttles are set to the largest values the server accepts (1000 and
+# 100000; every login here succeeds, so they should never trigger); the
+# password queue (64) holds all 50 logins, so none should be rejected.
+#
+# One server (tiepdan --demo, fresh data directory) serves every run; each
+# run waits for the logins still queued at its end, so the next one starts on
+# an idle server.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${1:-build-release}
+case $BUILD in
+/*) ;;
+*) BUILD=$ROOT/$BUILD ;;
+esac
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-2}
+PING_CONNECTIONS=${PING_CONNECTIONS:-10}
+PING_INTERVAL_US=${PING_INTERVAL_US:-2000}
+LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-50}
+REPEAT=${REPEAT:-3}
+
+if [[ ! -f $BUILD/build.ninja ]]; then
+	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
+fi
+ninja -C "$BUILD" bench/auth-bench portal/tiepdan >/dev/null
+BENCH=$BUILD/bench/auth-bench
+TIEPDAN=$BUILD/portal/tiepdan
+
+TMP=$(mktemp -d)
+TD_PID=
+cleanup() {
+	if [[ -n $TD_PID ]]; then
+		kill "$TD_PID" 2>/dev/null || true
+		wait "$TD_PID" 2>/dev/null || true
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# wait_for FILE REGEX PID: the first line of FILE matching REGEX, within 30 s
+# (--demo hashes the demo accounts' passwords before it is ready).
+wait_for() {
+	local file=$1 re=$2 pid=$3 line
+	for _ in $(seq 300); do
+		line=$(grep -m1 -E "$re" "$file" 2>/dev/null || true)
+		if [[ -n $line ]]; then
+			echo "$line"
+			return 0
+		fi
+		if ! kill -0 "$pid" 2>/dev/null; then
+			break
+		fi
+		sleep 0.1
+	done
+	echo "run.sh: no '$re' from pid $pid; its output:" >&2
+	cat "$file" >&2
+	return 1
+}
+
+mkdir -p "$TMP/data"
+"$TIEPDAN" --demo --listen 127.0.0.1:0 --data-dir "$TMP/data" --log-level info \
+	--password-queue 64 --login-max-failures 1000 --address-max-failures 100000 \
+	>"$TMP/tiepdan.out" 2>"$TMP/tiepdan.log" &
+TD_PID=$!
+line=$(wait_for "$TMP/tiepdan.log" 'msg="ready"' "$TD_PID")
+TD_PORT=$(sed -n 's/.* port=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+
+echo "bench/auth: logins under load; ping p99 idle and under logins, ${DURATION} s windows" \
+	"after ${WARMUP} s warm-up, ${REPEAT} run(s)"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
+	"Linux $(uname -r)"
+echo "tiepdan: pid $TD_PID port $TD_PORT ($TIEPDAN --demo --password-queue 64)"
+echo
+
+RAW=$TMP/raw
+: >"$RAW"
+for rep in $(seq "$REPEAT"); do
+	if ! "$BENCH" --port "$TD_PORT" --pid "$TD_PID" --duration "$DURATION" --warmup "$WARMUP" \
+		--ping-connections "$PING_CONNECTIONS" --ping-interval-us "$PING_INTERVAL_US" \
+		--login-connections "$LOGIN_CONNECTIONS" >"$TMP/run.$rep" 2>"$TMP/bench.err"; then
+		echo "run.sh: auth-bench failed (run $rep):" >&2
+		cat "$TMP/run.$rep" "$TMP/bench.err" >&2
+		exit 1
+	fi
+	sed -n "s/^result /run=$rep /p" "$TMP/run.$rep" >>"$RAW"
+done
+
+# The run with the median ratio (loaded p99 / idle p99), shown in full.
+median=$(awk '{
+	for (i = 1; i <= NF; i++) { split($i, p, "="); if (p[1] == "ratio") r = p[2]; if (p[1] == "run") n = p[2] }
+	print r, n
+}' "$RAW" | sort -g | awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }')
+echo "median run (by ratio): run $median of $REPEAT"
+echo
+grep -v '^result ' "$TMP/run.$median"
+echo
+awk '{
+	delete kv
+	for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+	printf "run %s: logins/s %6.2f  rejected/s %5.2f  ping p99 idle %7.1f us  load %7.1f us  ratio %6.2f  server CPU %% idle %5.1f load %5.1f  threads %s  others %% %.0f/%.0f%s\n", \
+		kv["run"], kv["load_logins_per_s"], kv["load_rejected_per_s"], kv["idle_p99_us"], \
+		kv["load_p99_us"], kv["ratio"], kv["idle_cpu_pct"], kv["load_cpu_pct"], kv["load_threads"], \
+		kv["idle_others_pct"], kv["load_others_pct"], \
+		(kv["idle_others_pct"] > 10 || kv["load_others_pct"] > 10) ? "  (other processes were busy: rerun)" : ""
+}' "$RAW"
+echo
+sed 's/^/raw: /' "$RAW"
