@@ -1680,6 +1680,21 @@ auth_destroy(struct auth *a)
 	g_free(a);
 }
 
+int
+auth_reload_keys(struct auth *a, GError **error)
+{
+	struct token_options to = {.alg = a->opts.jwt_alg,
+				   .private_key = a->opts.jwt_private_key,
+				   .public_key = a->opts.jwt_public_key};
+	struct token_keys *k = token_keys_load(a->opts.data_dir, &to, error);
+	if (!k) {
+		return -1;
+	}
+	token_keys_destroy(a->keys);
+	a->keys = k;
+	return 0;
+}
+
 void
 auth_quiesce(struct auth *a, void (*cb)(void *data), void *data)
 {

@@ -89,11 +89,14 @@ hs_key_create(const char *dir, GError **error)
 	unsigned char rnd[4];
 	char kid[64];
 
+	/* The kid sorts by creation time (to the microsecond): the newest key signs. */
 	GDateTime *now = g_date_time_new_now_utc();
 	char *stamp = g_date_time_format(now, "%Y%m%d%H%M%S");
+	int usec = g_date_time_get_microsecond(now);
 	g_date_time_unref(now);
 	randombytes_buf(rnd, sizeof(rnd));
-	g_snprintf(kid, sizeof(kid), "%s-%02x%02x%02x%02x", stamp, rnd[0], rnd[1], rnd[2], rnd[3]);
+	g_snprintf(kid, sizeof(kid), "%s%06d-%02x%02x%02x%02x", stamp, usec, rnd[0], rnd[1],
+		   rnd[2], rnd[3]);
 	g_free(stamp);
 
 	randombytes_buf(raw, sizeof(raw));
@@ -213,6 +216,10 @@ load_pem_keys(struct token_keys *k, const struct token_options *o, GError **erro
 struct token_keys *
 token_keys_load(const char *data_dir, const struct token_options *opts, GError **error)
 {
+	if (sodium_init() < 0) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "libsodium failed to start");
+		return NULL;
+	}
 	struct token_keys *k = g_new0(struct token_keys, 1);
 	k->alg_name = g_strdup(opts->alg ? opts->alg : "HS256");
 	k->alg = jwt_str_alg(k->alg_name);
@@ -246,6 +253,14 @@ token_keys_destroy(struct token_keys *k)
 	g_free(k->audience);
 	g_free(k->dir);
 	g_free(k);
+}
+
+void
+token_keys_foreach(struct token_keys *k, void (*fn)(const char *kid, void *data), void *data)
+{
+	for (guint i = 0; i < k->keys->len; i++) {
+		fn(((struct key *)g_ptr_array_index(k->keys, i))->kid, data);
+	}
 }
 
 char *

@@ -35,6 +35,9 @@ struct token_keys *token_keys_load(const char *data_dir, const struct token_opti
 				   GError **error);
 void token_keys_destroy(struct token_keys *k);
 
+/** Calls fn with every kid, oldest first (the last one signs). */
+void token_keys_foreach(struct token_keys *k, void (*fn)(const char *kid, void *data), void *data);
+
 /** Adds a new HS key that signs from now on; returns its kid (transfer full) or NULL. */
 char *token_keys_rotate(struct token_keys *k, GError **error);
 

@@ -9,6 +9,7 @@
  * long.
  */
 #include "td-config.h"
+#include "auth/token.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
 #include "tiepdan/password.h"
@@ -58,6 +59,11 @@ static const char usage_text[] =
     "  demo                 load the demo city and demo accounts into a database\n"
     "                       without agencies; prints one account a line:\n"
     "                       role login password agency (agency '-' when none)\n"
+    "  keys list            list the access-token signing keys (kid), oldest first;\n"
+    "                       the last one signs\n"
+    "  keys rotate          add a new HS key that signs from the next server start\n"
+    "                       or SIGHUP; tokens signed by older keys stay valid until\n"
+    "                       their keys' files are deleted\n"
     "\n"
     "Options:\n"
     "  --data-dir DIR       the data directory (default: $TIEPDAN_DATA_DIR, else ./data)\n"
@@ -924,6 +930,52 @@ cmd_demo(struct ctx *c, int argc, char **argv)
 	return err < 0 ? EXIT_FAIL : EXIT_OK;
 }
 
+/* ---- keys ---- */
+
+static void
+print_kid(const char *kid, void *data)
+{
+	printf("%s\n", kid);
+}
+
+static int
+cmd_keys(struct ctx *c, int argc, char **argv)
+{
+	const char *what = NULL;
+	size_t n_pos;
+	int r = parse_opts(c, argc, argv, NULL, 0, &what, 1, &n_pos);
+	if (r) {
+		return r == PARSE_HELP ? EXIT_OK : r;
+	}
+	if (n_pos != 1 || (strcmp(what, "list") != 0 && strcmp(what, "rotate") != 0)) {
+		return usage_error("keys needs list or rotate");
+	}
+	GError *error = NULL;
+	struct token_options o = {.alg = "HS256"};
+	struct token_keys *k = token_keys_load(c->data_dir, &o, &error);
+	if (!k) {
+		fail_msg("cannot read the keys: %s", error->message);
+		g_error_free(error);
+		return EXIT_FAIL;
+	}
+	int rc = EXIT_OK;
+	if (strcmp(what, "rotate") == 0) {
+		char *kid = token_keys_rotate(k, &error);
+		if (!kid) {
+			fail_msg("cannot add a key: %s", error->message);
+			g_error_free(error);
+			rc = EXIT_FAIL;
+		} else {
+			printf("new key %s; it signs after the server's next start or SIGHUP\n", kid);
+			g_free(kid);
+		}
+	} else {
+		token_keys_foreach(k, print_kid, NULL);
+	}
+	token_keys_destroy(k);
+	return rc;
+}
+
 /* ---- main ---- */
 
 static const struct {
@@ -932,6 +984,7 @@ static const struct {
 } commands[] = {
     {"init", cmd_init},     {"agencies", cmd_agencies}, {"user", cmd_user},
     {"verify", cmd_verify}, {"backup", cmd_backup},     {"demo", cmd_demo},
+    {"keys", cmd_keys},
 };
 
 int

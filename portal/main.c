@@ -108,6 +108,20 @@ on_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+on_reload(gpointer data)
+{
+	struct app *app = data;
+	GError *error = NULL;
+	if (auth_reload_keys(app->auth, &error) < 0) {
+		td_error(MOD, "keys not reloaded", "err=\"%s\"", error->message);
+		g_error_free(error);
+	} else {
+		td_info(MOD, "token keys reloaded", "%s", "");
+	}
+	return G_SOURCE_CONTINUE;
+}
+
 static int
 load_demo(struct app *app)
 {
@@ -212,6 +226,7 @@ main(int argc, char **argv)
 
 	g_unix_signal_add(SIGINT, on_signal, &app);
 	g_unix_signal_add(SIGTERM, on_signal, &app);
+	g_unix_signal_add(SIGHUP, on_reload, &app);
 
 	td_info("server", "ready", "addr=%s port=%d data_dir=\"%s\" web_root=\"%s\" tls=%s",
 		app.cfg.listen_addr, server_port(app.server), app.cfg.data_dir, app.cfg.web_root,

@@ -37,5 +37,8 @@ void auth_destroy(struct auth *a);
 /** Stops taking password jobs and calls cb once the running ones have answered. */
 void auth_quiesce(struct auth *a, void (*cb)(void *data), void *data);
 
+/** Reads the token keys again (after `tiepdan-admin keys rotate`); the old set stays on error. */
+int auth_reload_keys(struct auth *a, GError **error);
+
 /** Whether pw is in the shipped list of common passwords (case-insensitive). */
 bool auth_password_is_common(const char *pw);
