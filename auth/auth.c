@@ -97,7 +97,9 @@ valid_national_id(const char *s)
 static char *
 normalize_email(const char *in)
 {
-	char *e = g_ascii_strdown(g_strstrip(g_strdup(in)), -1);
+	char *copy = g_strstrip(g_strdup(in));
+	char *e = g_ascii_strdown(copy, -1);
+	g_free(copy);
 	const char *at = strchr(e, '@');
 	size_t len = strlen(e);
 	bool ok = at && at != e && strchr(at + 1, '@') == NULL && strchr(at, '.') &&
@@ -456,8 +458,11 @@ new_user_hashed(int result, char *hash, void *data)
 {
 	struct new_user *u = data;
 	if (result < 0 || u->auth->quiescing) {
-		rpc_call_error(u->call, result == -ECANCELED ? TD_ERR_RATE_LIMITED : TD_ERR_INTERNAL,
-			       NULL, NULL);
+		if (result == -ECANCELED || u->auth->quiescing) {
+			reply_rate_limited(u->call, 1);
+		} else {
+			rpc_call_error(u->call, TD_ERR_INTERNAL, NULL, NULL);
+		}
 		g_free(hash);
 		new_user_free(u);
 		return;
@@ -552,6 +557,7 @@ struct login {
 	struct rpc_call *call;
 	uint64_t client_id;
 	char *login_key;
+	char *throttle_key; /* "u:<user id>" for an account, "l:<login>" for an unknown login */
 	char *user_id;
 	char *family_id;
 	char *refresh;
@@ -563,6 +569,7 @@ static void
 login_free(struct login *l)
 {
 	g_free(l->login_key);
+	g_free(l->throttle_key);
 	g_free(l->user_id);
 	g_free(l->family_id);
 	if (l->refresh) {
@@ -688,13 +695,18 @@ login_verified(int result, char *hash, void *data)
 	int64_t now = g_get_real_time();
 	g_free(hash);
 	if (result == -ECANCELED || result == -ENOMEM) {
-		rpc_call_error(l->call, result == -ECANCELED ? TD_ERR_RATE_LIMITED : TD_ERR_INTERNAL,
-			       NULL, NULL);
+		throttle_abandon(a->by_login, l->throttle_key);
+		throttle_abandon(a->by_addr, l->peer);
+		if (result == -ECANCELED) {
+			reply_rate_limited(l->call, 1);
+		} else {
+			rpc_call_error(l->call, TD_ERR_INTERNAL, NULL, NULL);
+		}
 		login_free(l);
 		return;
 	}
 	if (result != 0) {
-		throttle_fail(a->by_login, l->login_key, now);
+		throttle_fail(a->by_login, l->throttle_key, now);
 		throttle_fail(a->by_addr, l->peer, now);
 		rpc_call_error(l->call, TD_ERR_UNAUTHENTICATED, "invalid login or password", NULL);
 		l->call = NULL;
@@ -703,7 +715,8 @@ login_verified(int result, char *hash, void *data)
 		}
 		return;
 	}
-	throttle_success(a->by_login, l->login_key);
+	throttle_success(a->by_login, l->throttle_key);
+	throttle_abandon(a->by_addr, l->peer);
 	l->family_id = g_malloc(23);
 	store_new_id(l->family_id);
 	l->refresh = random_token();
@@ -726,6 +739,12 @@ login_key(const char *login)
 	return g_strstrip(k);
 }
 
+/*
+ * The lock is per account (whichever of phone, email, national id or login
+ * name was typed) and per address. Attempts still on the worker count as
+ * failures until they come back, so a burst of parallel guesses gets no more
+ * tries than a sequence would.
+ */
 static void
 auth_login(struct rpc_call *call, json_t *params, void *data)
 {
@@ -739,13 +758,6 @@ auth_login(struct rpc_call *call, json_t *params, void *data)
 	l->login_key = login_key(json_string_value(json_object_get(params, "login")));
 	g_strlcpy(l->peer, rpc_call_peer(call), sizeof(l->peer));
 
-	unsigned wait = MAX(throttle_check(a->by_login, l->login_key, now),
-			    throttle_check(a->by_addr, l->peer, now));
-	if (wait) {
-		reply_rate_limited(call, wait);
-		login_free(l);
-		return;
-	}
 	sqlite3_stmt *st = NULL;
 	char *hash = NULL;
 	if (sqlite3_prepare_v3(store_reader(a->store),
@@ -760,13 +772,27 @@ auth_login(struct rpc_call *call, json_t *params, void *data)
 		}
 	}
 	sqlite3_finalize(st);
+	l->throttle_key = l->known ? g_strconcat("u:", l->user_id, NULL)
+				   : g_strconcat("l:", l->login_key, NULL);
+
+	unsigned wait = MAX(throttle_check(a->by_login, l->throttle_key, now),
+			    throttle_check(a->by_addr, l->peer, now));
+	if (wait || a->quiescing) {
+		reply_rate_limited(call, MAX(wait, 1u));
+		g_free(hash);
+		login_free(l);
+		return;
+	}
 	/* An unknown login is verified against a dummy hash: same answer, same time. */
-	int r = a->quiescing ? -EAGAIN : pw_worker_verify(a->worker, hash, pw, login_verified, l);
+	int r = pw_worker_verify(a->worker, hash, pw, login_verified, l);
 	g_free(hash);
 	if (r < 0) {
 		reply_rate_limited(call, 1);
 		login_free(l);
+		return;
 	}
+	throttle_begin(a->by_login, l->throttle_key, now);
+	throttle_begin(a->by_addr, l->peer, now);
 }
 
 /* ---- tokens ---- */
@@ -1189,7 +1215,13 @@ old_password_verified(int result, char *hash, void *data)
 	struct auth *a = op->auth;
 	g_free(hash);
 	if (result != 0) {
-		throttle_fail(a->by_login, op->user_id, g_get_real_time());
+		char *key = g_strconcat("u:", op->user_id, NULL);
+		if (result == -EACCES) {
+			throttle_fail(a->by_login, key, g_get_real_time());
+		} else {
+			throttle_abandon(a->by_login, key);
+		}
+		g_free(key);
 		rpc_call_error(op->call, result == -EACCES ? TD_ERR_INVALID_PARAMS : TD_ERR_INTERNAL,
 			       NULL,
 			       result == -EACCES ? json_pack("{s:s, s:s}", "field", "/old_password",
@@ -1198,7 +1230,9 @@ old_password_verified(int result, char *hash, void *data)
 		session_op_free(op);
 		return;
 	}
-	throttle_success(a->by_login, op->user_id);
+	char *key = g_strconcat("u:", op->user_id, NULL);
+	throttle_success(a->by_login, key);
+	g_free(key);
 	int r = pw_worker_hash(a->worker, op->new_password, password_hashed, op);
 	if (r < 0) {
 		reply_rate_limited(op->call, 1);
@@ -1217,8 +1251,10 @@ auth_change_password(struct rpc_call *call, json_t *params, void *data)
 	char *phone = NULL, *nid = NULL;
 	const char *reason;
 
-	unsigned wait = throttle_check(a->by_login, op->user_id, g_get_real_time());
+	char *tkey = g_strconcat("u:", op->user_id, NULL);
+	unsigned wait = throttle_check(a->by_login, tkey, g_get_real_time());
 	if (wait) {
+		g_free(tkey);
 		reply_rate_limited(call, wait);
 		session_op_free(op);
 		return;
@@ -1240,11 +1276,13 @@ auth_change_password(struct rpc_call *call, json_t *params, void *data)
 	if (!op->hash) {
 		rpc_call_error(call, TD_ERR_UNAUTHENTICATED, NULL, NULL);
 		session_op_free(op);
+		g_free(tkey);
 		return;
 	}
 	if (reason || strcmp(old_pw, new_pw) == 0) {
 		rpc_call_invalid(call, "/new_password", reason ? reason : "unchanged");
 		session_op_free(op);
+		g_free(tkey);
 		return;
 	}
 	op->new_password = g_strdup(new_pw);
@@ -1256,7 +1294,10 @@ auth_change_password(struct rpc_call *call, json_t *params, void *data)
 	if (r < 0) {
 		reply_rate_limited(call, 1);
 		session_op_free(op);
+	} else {
+		throttle_begin(a->by_login, tkey, g_get_real_time());
 	}
+	g_free(tkey);
 }
 
 /* ---- admin ---- */

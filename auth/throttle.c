@@ -5,6 +5,7 @@
 
 struct entry {
 	unsigned failures;
+	unsigned pending; /* attempts begun and not ended */
 	int64_t locked_until_us;
 	int64_t last_us;
 };
@@ -47,7 +48,8 @@ prune(struct throttle *t, int64_t now_us)
 	g_hash_table_iter_init(&it, t->entries);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct entry *e = v;
-		if (now_us - e->last_us > idle_us && e->locked_until_us <= now_us) {
+		if (now_us - e->last_us > idle_us && e->locked_until_us <= now_us &&
+		    e->pending == 0) {
 			g_hash_table_iter_remove(&it);
 		}
 	}
@@ -80,14 +82,25 @@ unsigned
 throttle_check(struct throttle *t, const char *key, int64_t now_us)
 {
 	struct entry *e = g_hash_table_lookup(t->entries, key);
-	if (!e || e->locked_until_us <= now_us) {
+	if (!e) {
 		return 0;
 	}
-	return (unsigned)((e->locked_until_us - now_us + G_USEC_PER_SEC - 1) / G_USEC_PER_SEC);
+	if (e->locked_until_us > now_us) {
+		return (unsigned)((e->locked_until_us - now_us + G_USEC_PER_SEC - 1) /
+				  G_USEC_PER_SEC);
+	}
+	/*
+	 * Attempts in flight may all fail: before the lock, only as many may run as free
+	 * failures are left; once a lock has run out, one attempt at a time.
+	 */
+	if (e->failures >= t->max_failures) {
+		return e->pending > 0 ? 1 : 0;
+	}
+	return e->failures + e->pending >= t->max_failures ? 1 : 0;
 }
 
-void
-throttle_fail(struct throttle *t, const char *key, int64_t now_us)
+static struct entry *
+entry_get(struct throttle *t, const char *key, int64_t now_us)
 {
 	if (now_us - t->last_prune_us > 60 * G_USEC_PER_SEC ||
 	    g_hash_table_size(t->entries) >= t->max_entries) {
@@ -99,6 +112,36 @@ throttle_fail(struct throttle *t, const char *key, int64_t now_us)
 		e = g_new0(struct entry, 1);
 		g_hash_table_insert(t->entries, g_strdup(key), e);
 	}
+	e->last_us = now_us;
+	return e;
+}
+
+void
+throttle_begin(struct throttle *t, const char *key, int64_t now_us)
+{
+	entry_get(t, key, now_us)->pending++;
+}
+
+static void
+pending_done(struct throttle *t, const char *key)
+{
+	struct entry *e = g_hash_table_lookup(t->entries, key);
+	if (e && e->pending > 0) {
+		e->pending--;
+	}
+}
+
+void
+throttle_abandon(struct throttle *t, const char *key)
+{
+	pending_done(t, key);
+}
+
+void
+throttle_fail(struct throttle *t, const char *key, int64_t now_us)
+{
+	pending_done(t, key);
+	struct entry *e = entry_get(t, key, now_us);
 	e->failures++;
 	e->last_us = now_us;
 	if (e->failures >= t->max_failures) {
@@ -111,5 +154,12 @@ throttle_fail(struct throttle *t, const char *key, int64_t now_us)
 void
 throttle_success(struct throttle *t, const char *key)
 {
-	g_hash_table_remove(t->entries, key);
+	pending_done(t, key);
+	struct entry *e = g_hash_table_lookup(t->entries, key);
+	if (e && e->pending == 0) {
+		g_hash_table_remove(t->entries, key);
+	} else if (e) {
+		e->failures = 0;
+		e->locked_until_us = 0;
+	}
 }

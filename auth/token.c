@@ -30,7 +30,8 @@ struct token_keys {
 	char *issuer;
 	char *audience;
 	char *dir;
-	GPtrArray *keys; /* of struct key*, oldest first; the last signs */
+	GPtrArray *keys; /* of struct key*, sorted by kid */
+	struct key *signing; /* the one keys/current names, else the last */
 };
 
 static void
@@ -130,6 +131,8 @@ hs_key_create(const char *dir, GError **error)
 	return k;
 }
 
+static struct key *find_key(struct token_keys *k, const char *kid);
+
 static gint
 cmp_kid(gconstpointer a, gconstpointer b)
 {
@@ -221,8 +224,9 @@ token_keys_load(const char *data_dir, const struct token_options *opts, GError *
 		return NULL;
 	}
 	struct token_keys *k = g_new0(struct token_keys, 1);
-	k->alg_name = g_strdup(opts->alg ? opts->alg : "HS256");
-	k->alg = jwt_str_alg(k->alg_name);
+	k->alg = jwt_str_alg(opts->alg ? opts->alg : "HS256");
+	/* The canonical spelling: headers are compared with it exactly. */
+	k->alg_name = g_strdup(k->alg != JWT_ALG_INVAL ? jwt_alg_str(k->alg) : "?");
 	k->issuer = g_strdup(opts->issuer ? opts->issuer : "tiepdan");
 	k->audience = g_strdup(opts->audience ? opts->audience : "tiepdan.v1");
 	k->dir = g_build_filename(data_dir, "keys", NULL);
@@ -234,6 +238,21 @@ token_keys_load(const char *data_dir, const struct token_options *opts, GError *
 	}
 	if ((alg_is_hmac(k->alg) ? load_hs_keys(k, error) : load_pem_keys(k, opts, error)) < 0) {
 		goto fail;
+	}
+	k->signing = g_ptr_array_index(k->keys, k->keys->len - 1);
+	if (alg_is_hmac(k->alg)) {
+		char *path = g_build_filename(k->dir, "current", NULL);
+		char *kid = NULL;
+		if (g_file_get_contents(path, &kid, NULL, NULL)) {
+			struct key *named = find_key(k, g_strstrip(kid));
+			if (named) {
+				k->signing = named;
+			} else {
+				td_warn(MOD, "keys/current names no key; the newest signs", "%s", "");
+			}
+		}
+		g_free(kid);
+		g_free(path);
 	}
 	return k;
 fail:
@@ -253,6 +272,12 @@ token_keys_destroy(struct token_keys *k)
 	g_free(k->audience);
 	g_free(k->dir);
 	g_free(k);
+}
+
+const char *
+token_keys_signing_kid(struct token_keys *k)
+{
+	return k->signing->kid;
 }
 
 void
@@ -275,8 +300,22 @@ token_keys_rotate(struct token_keys *k, GError **error)
 	if (!key) {
 		return NULL;
 	}
+	/* keys/current names the signing key, whatever the clocks did to the kids' order. */
+	char *path = g_build_filename(k->dir, "current", NULL);
+	char *text = g_strconcat(key->kid, "\n", NULL);
+	gboolean ok = g_file_set_contents_full(path, text, -1,
+					       G_FILE_SET_CONTENTS_CONSISTENT |
+						       G_FILE_SET_CONTENTS_DURABLE,
+					       0600, error);
+	g_free(text);
+	g_free(path);
+	if (!ok) {
+		key_free(key);
+		return NULL;
+	}
 	g_ptr_array_add(k->keys, key);
 	g_ptr_array_sort(k->keys, cmp_kid);
+	k->signing = key;
 	return g_strdup(key->kid);
 }
 
@@ -285,7 +324,7 @@ token_issue(struct token_keys *k, const char *sub, const char *sid, int64_t now_
 {
 	jwt_t *jwt = NULL;
 	char *out = NULL;
-	struct key *key = g_ptr_array_index(k->keys, k->keys->len - 1);
+	struct key *key = k->signing;
 	unsigned char jti_raw[12];
 	char jti[32];
 

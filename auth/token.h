@@ -6,9 +6,9 @@
  *
  * The algorithm is fixed by configuration. For HS256/HS384/HS512 the keys
  * are generated: DATA_DIR/keys/jwt-<kid>.key, 64 random bytes, mode 0600 in
- * a 0700 folder; the newest key signs, every key present verifies, so a key
- * can be rotated (auth_token_rotate) without logging anyone out, and an old
- * one retired by deleting its file. For RS and ES algorithms a configured PEM key pair is
+ * a 0700 folder; the key named by keys/current (else the last kid) signs,
+ * every key present verifies, so a key can be rotated (token_keys_rotate)
+ * without logging anyone out, and an old one retired by deleting its file. For RS and ES algorithms a configured PEM key pair is
  * used, with the kid derived from the public key.
  *
  * Verification never lets the token choose: the header must name exactly
@@ -35,8 +35,11 @@ struct token_keys *token_keys_load(const char *data_dir, const struct token_opti
 				   GError **error);
 void token_keys_destroy(struct token_keys *k);
 
-/** Calls fn with every kid, oldest first (the last one signs). */
+/** Calls fn with every kid, sorted; the signing one is token_keys_signing_kid(). */
 void token_keys_foreach(struct token_keys *k, void (*fn)(const char *kid, void *data), void *data);
+
+/** (transfer none) The kid new tokens are signed with. */
+const char *token_keys_signing_kid(struct token_keys *k);
 
 /** Adds a new HS key that signs from now on; returns its kid (transfer full) or NULL. */
 char *token_keys_rotate(struct token_keys *k, GError **error);

@@ -59,8 +59,8 @@ static const char usage_text[] =
     "  demo                 load the demo city and demo accounts into a database\n"
     "                       without agencies; prints one account a line:\n"
     "                       role login password agency (agency '-' when none)\n"
-    "  keys list            list the access-token signing keys (kid), oldest first;\n"
-    "                       the last one signs\n"
+    "  keys list            list the access-token keys (kid), one a line; the one that\n"
+    "                       signs is marked with a '*'\n"
     "  keys rotate          add a new HS key that signs from the next server start\n"
     "                       or SIGHUP; tokens signed by older keys stay valid until\n"
     "                       their keys' files are deleted\n"
@@ -935,7 +935,7 @@ cmd_demo(struct ctx *c, int argc, char **argv)
 static void
 print_kid(const char *kid, void *data)
 {
-	printf("%s\n", kid);
+	printf("%s%s\n", kid, strcmp(kid, data) == 0 ? " *" : "");
 }
 
 static int
@@ -970,7 +970,7 @@ cmd_keys(struct ctx *c, int argc, char **argv)
 			g_free(kid);
 		}
 	} else {
-		token_keys_foreach(k, print_kid, NULL);
+		token_keys_foreach(k, print_kid, (void *)token_keys_signing_kid(k));
 	}
 	token_keys_destroy(k);
 	return rc;

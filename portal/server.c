@@ -38,6 +38,7 @@ struct pss {
 	struct conn *conn;
 	GString *body; /* a dynamic HTTP response body */
 	size_t sent;
+	bool hang_up; /* close once the response is out (a request whose body we did not read) */
 };
 
 struct server {
@@ -392,6 +393,10 @@ http_writeable(struct lws *wsi, struct pss *pss)
 	}
 	g_string_free(pss->body, TRUE);
 	pss->body = NULL;
+	if (pss->hang_up) {
+		return -1;
+	}
+	/* pss may be gone after this: nothing may touch it. */
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -465,8 +470,8 @@ http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 {
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
 		/* Only GET is served until uploads arrive; a body may follow, so hang up after. */
-		http_error(s, wsi, pss, 405, "method not allowed");
-		return 0;
+		pss->hang_up = true;
+		return http_error(s, wsi, pss, 405, "method not allowed");
 	}
 	if (strcmp(uri, "/healthz") == 0) {
 		return serve_healthz(s, wsi, pss);
@@ -594,14 +599,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	case LWS_CALLBACK_HTTP:
 		return http_request(s, wsi, pss, in ? (const char *)in : "/");
 	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (pss->body) {
-			int r = http_writeable(wsi, pss);
-			if (r == 0 && !pss->body && !lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
-				return -1;
-			}
-			return r;
-		}
-		return 0;
+		return http_writeable(wsi, pss);
 	case LWS_CALLBACK_HTTP_BODY:
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		return 0;

@@ -44,7 +44,7 @@ describe('keys', () => {
 
 		const listed = await runAdmin(['--data-dir', s.dataDir, 'keys', 'list']);
 		assert.equal(listed.code, 0, listed.stderr);
-		assert.deepEqual(listed.stdout.trim().split('\n'), [oldKid]);
+		assert.deepEqual(listed.stdout.trim().split('\n'), [`${oldKid} *`]);
 
 		const rotated = await runAdmin(['--data-dir', s.dataDir, 'keys', 'rotate']);
 		assert.equal(rotated.code, 0, rotated.stderr);
