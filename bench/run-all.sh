@@ -5,9 +5,11 @@
 #
 #   bench/run-all.sh [BUILD_DIR]          (default: build-release)
 #
-# Environment: DURATION, WARMUP (seconds, for both); CONNECTIONS (bench/rpc);
-# WRITERS (default 1,10,100) and COMMIT_DIR (default /var/tmp: a directory on
-# a real disk, never tmpfs) for bench/commit.
+# Environment: DURATION, WARMUP (seconds, for bench/rpc and bench/commit);
+# CONNECTIONS (bench/rpc); WRITERS (default 1,10,100) and COMMIT_DIR (default
+# /var/tmp: a directory on a real disk, never tmpfs) for bench/commit;
+# AUTH_DURATION, AUTH_WARMUP (default 10 and 2) for bench/auth; REPEAT for
+# bench/rpc and bench/auth.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,7 +22,8 @@ esac
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server bench/commit-bench portal/tiepdan >/dev/null
+ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server bench/commit-bench bench/auth-bench \
+	portal/tiepdan >/dev/null
 
 echo "== bench/rpc =="
 "$ROOT/bench/rpc/run.sh" "$BUILD"
@@ -28,3 +31,8 @@ echo
 echo "== bench/commit =="
 "$BUILD/bench/commit-bench" --dir "${COMMIT_DIR:-/var/tmp}" --writers "${WRITERS:-1,10,100}" \
 	--duration "${DURATION:-5}" --warmup "${WARMUP:-1}"
+echo
+echo "== bench/auth =="
+# DURATION and WARMUP are bench/rpc's (5 s and 1 s by default); bench/auth
+# keeps its own longer windows unless AUTH_DURATION / AUTH_WARMUP are set.
+DURATION=${AUTH_DURATION:-10} WARMUP=${AUTH_WARMUP:-2} "$ROOT/bench/auth/run.sh" "$BUILD"

@@ -39,6 +39,7 @@ enum setting_id {
 	S_LOGIN_MAX_FAILURES,
 	S_ADDRESS_MAX_FAILURES,
 	S_PASSWORD_QUEUE,
+	S_SWEEP_INTERVAL,
 	S_COUNT,
 };
 
@@ -90,6 +91,8 @@ static const struct setting settings[S_COUNT] = {
 				    "failed logins from one address before it is throttled"},
 	[S_PASSWORD_QUEUE] = {"password_queue", "auth", NULL, "32", "N",
 			      "password hashing jobs waiting before callers get -32029"},
+	[S_SWEEP_INTERVAL] = {"sweep_interval", "cases", NULL, "3600", "SECONDS",
+			      "how often deadlines are checked and overdue cases announced"},
 };
 
 static const char *
@@ -330,6 +333,12 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 			return -EINVAL;
 		}
 		cfg->password_queue = (unsigned)v;
+		return 0;
+	case S_SWEEP_INTERVAL:
+		if (parse_uint(value, 1, 86400, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->sweep_interval = (unsigned)v;
 		return 0;
 	case S_COUNT:
 		break;

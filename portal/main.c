@@ -20,6 +20,9 @@
 #include "server.h"
 #include "td-config.h"
 #include "tiepdan/auth.h"
+#include "tiepdan/calendar.h"
+#include "tiepdan/cases.h"
+#include "tiepdan/seal.h"
 #include "tiepdan/config.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
@@ -37,6 +40,10 @@ struct app {
 	struct rpc *rpc;
 	struct server *server;
 	struct directory *directory;
+	struct routing_methods *routing;
+	struct seal *seal;
+	struct td_calendar *calendar;
+	struct cases *cases;
 	struct auth *auth;
 	bool stopping;
 	int exit_code;
@@ -206,6 +213,33 @@ main(int argc, char **argv)
 	if (!app.directory) {
 		goto out;
 	}
+	app.seal = seal_create(app.cfg.data_dir, &error);
+	if (!app.seal) {
+		td_error(MOD, "cannot open the identity key", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
+	char *holidays = td_calendar_default_path(app.cfg.data_dir);
+	app.calendar = td_calendar_load(holidays, &error);
+	if (!app.calendar) {
+		td_error(MOD, "cannot read the holiday calendar", "path=\"%s\" err=\"%s\"",
+			 holidays, error->message);
+		g_free(holidays);
+		g_error_free(error);
+		goto out;
+	}
+	g_free(holidays);
+	struct cases_options copts = {.sweep_interval_s = app.cfg.sweep_interval};
+	app.cases = cases_create(app.rpc, app.store, app.seal, app.calendar, &copts, &error);
+	if (!app.cases) {
+		td_error(MOD, "cannot start cases", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
+	app.routing = portal_routing_create(app.rpc, app.store);
+	if (!app.routing) {
+		goto out;
+	}
 	struct auth_options aopts = {
 		.data_dir = app.cfg.data_dir,
 		.access_ttl_s = app.cfg.access_token_ttl,
@@ -240,6 +274,10 @@ out:
 	auth_destroy(app.auth);
 	rpc_destroy(app.rpc);
 	portal_directory_destroy(app.directory);
+	portal_routing_destroy(app.routing);
+	cases_destroy(app.cases);
+	td_calendar_destroy(app.calendar);
+	seal_destroy(app.seal);
 	store_destroy(app.store);
 	metrics_destroy(app.metrics);
 	g_main_loop_unref(app.loop);

@@ -17,3 +17,13 @@ struct directory;
  */
 struct directory *portal_directory_create(struct rpc *rpc, struct store *store);
 void portal_directory_destroy(struct directory *d);
+
+struct routing_methods;
+
+/**
+ * (transfer full) Registers directory.route and the admin methods of the routing data
+ * (admin.agency.*, admin.field.update, admin.rule.*; docs/routing.md). Destroy it after the
+ * dispatcher and before the store. NULL with errno on failure.
+ */
+struct routing_methods *portal_routing_create(struct rpc *rpc, struct store *store);
+void portal_routing_destroy(struct routing_methods *m);

@@ -285,6 +285,32 @@ rpc_bind(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *identit
 }
 
 void
+rpc_foreach_identity(struct rpc *rpc,
+		     void (*fn)(struct rpc *rpc, uint64_t client_id,
+				const struct rpc_identity *current, void *data),
+		     void *data)
+{
+	GArray *ids = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, rpc->clients);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct rpc_client *c = v;
+		if (c->identity.user_id) {
+			g_array_append_val(ids, c->id);
+		}
+	}
+	for (guint i = 0; i < ids->len; i++) {
+		uint64_t id = g_array_index(ids, uint64_t, i);
+		struct rpc_client *c = g_hash_table_lookup(rpc->clients, &id);
+		if (c && c->identity.user_id) {
+			fn(rpc, id, &c->identity, data);
+		}
+	}
+	g_array_free(ids, TRUE);
+}
+
+void
 rpc_foreach_bound(struct rpc *rpc, const char *user_id,
 		  void (*fn)(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *current,
 			     void *data),

@@ -23,10 +23,9 @@
  * For each window: pings/s, ping p50/p99/max (send to last byte of the
  * answer), logins/s and rejections/s, the server's CPU (utime + stime of
  * /proc/PID/stat; per thread from /proc/PID/task) and its thread count
- * (/proc/PID/status Threads), and the machine's busy time not accounted
- * for by the server or auth-bench ("others": another process on the shared
- * cores spoils the figures). One thread, one epoll set, the WebSocket client
- * of bench/common/ws.c.
+ * (/proc/PID/status Threads), and the CPU of every other process ("others":
+ * another process on the shared cores spoils the figures). One thread, one
+ * epoll set, the WebSocket client of bench/common/ws.c.
  *
  * Output: a table on stdout, then one `result key=value ...` line for the
  * driver script (bench/auth/run.sh). Exit status 1 when an answer was not
@@ -72,14 +71,14 @@ enum phase { PH_IDLE_WARMUP, PH_IDLE, PH_LOAD_WARMUP, PH_LOAD, PH_DRAIN };
 struct window {
 	struct lat_vec ping;  /* ns */
 	struct lat_vec login; /* ns, successful logins only */
-	uint64_t late;        /* pings sent after their tick: the previous one was unanswered */
+	uint64_t late;        /* pings sent >= half an interval after their tick */
 	uint64_t logins, rejected;
 	double seconds;
 	/* server */
 	double cpu_s, user_s, sys_s;
 	unsigned threads;
 	double self_cpu_s;
-	double machine_busy_s; /* every CPU of the machine, from /proc/stat */
+	double others_s;      /* every other process's CPU, from /proc/[pid]/stat */
 	char thread_cpu[512];  /* "name pct, ..." */
 };
 
@@ -104,6 +103,7 @@ struct bench {
 	unsigned logins_in_flight;
 	unsigned pings_in_flight;
 	long hz;
+	uint64_t trace_slow_ns; /* --trace-slow-us: print measured pings slower than this */
 };
 
 static struct conn *
@@ -205,6 +205,11 @@ on_message(struct ws_client *cl, struct ws_conn *w, const char *m, size_t len)
 			unexpected(b, "system.ping", m, len);
 		} else if (b->win) {
 			lat_push(&b->win->ping, t - c->sent_ns);
+			if (b->trace_slow_ns && t - c->sent_ns >= b->trace_slow_ns) {
+				fprintf(stderr, "slow ping: conn %u sent %.6f answered %.6f (%.0f us)\n",
+					c->ws.idx, (double)c->sent_ns / 1e9, (double)t / 1e9,
+					(double)(t - c->sent_ns) / 1e3);
+			}
 		}
 		/* the next ping goes out at its tick (pump_pings) */
 		return;
@@ -339,23 +344,69 @@ read_thread_count(long pid)
 	return n;
 }
 
-/* Busy time of the whole machine (every CPU) in clock ticks: all but idle and iowait. */
-static uint64_t
-machine_busy_ticks(void)
+struct proc_ticks {
+	int pid;
+	uint64_t ticks;
+};
+
+static int
+cmp_pid(const void *a, const void *b)
 {
-	unsigned long long v[10] = {0};
-	FILE *f = fopen("/proc/stat", "r");
-	if (!f) {
-		return 0;
+	const struct proc_ticks *x = a, *y = b;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/*
+ * utime + stime of every process but the server and this one (kernel threads
+ * included), sorted by pid. Processes that end within a window are missed:
+ * "others" is a lower bound, there to flag a run that shared the cores.
+ */
+static size_t
+read_others(long server_pid, struct proc_ticks **out)
+{
+	size_t n = 0, cap = 256;
+	struct proc_ticks *v = g_new(struct proc_ticks, cap);
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int self = (int)getpid();
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9') {
+			continue;
+		}
+		int pid = atoi(e->d_name);
+		uint64_t ut, st;
+		if (pid == self || pid == server_pid || bench_proc_cpu(pid, &ut, &st) < 0) {
+			continue;
+		}
+		if (n == cap) {
+			cap *= 2;
+			v = g_renew(struct proc_ticks, v, cap);
+		}
+		v[n].pid = pid;
+		v[n].ticks = ut + st;
+		n++;
 	}
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-		       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
-	fclose(f);
-	if (n < 8) {
-		return 0;
+	if (d) {
+		closedir(d);
 	}
-	/* user nice system idle iowait irq softirq steal (guest time is inside user) */
-	return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	qsort(v, n, sizeof(*v), cmp_pid);
+	*out = v;
+	return n;
+}
+
+/* CPU ticks the processes of `after` spent since `before` (all of it for a new one). */
+static uint64_t
+others_delta(const struct proc_ticks *before, size_t nb, const struct proc_ticks *after,
+	     size_t na)
+{
+	uint64_t sum = 0;
+	for (size_t i = 0; i < na; i++) {
+		struct proc_ticks key = {.pid = after[i].pid};
+		const struct proc_ticks *b = bsearch(&key, before, nb, sizeof(*before), cmp_pid);
+		uint64_t base = b && b->ticks <= after[i].ticks ? b->ticks : 0;
+		sum += after[i].ticks - base;
+	}
+	return sum;
 }
 
 /* Runs one measured window of the current phase, with the CPU read at both ends. */
@@ -369,8 +420,9 @@ measure(struct bench *b, struct window *w)
 		exit(2);
 	}
 	size_t n0 = read_threads(b->server_pid, th0, MAX_THREADS);
+	struct proc_ticks *others0, *others1;
+	size_t no0 = read_others(b->server_pid, &others0);
 	double self0 = bench_self_cpu_s();
-	uint64_t busy0 = machine_busy_ticks();
 	uint64_t t0 = bench_now_ns();
 	b->win = w;
 	run_until(b, t0 + (uint64_t)(b->duration_s * 1e9), false);
@@ -380,9 +432,11 @@ measure(struct bench *b, struct window *w)
 		fprintf(stderr, "auth-bench: server %ld is gone\n", b->server_pid);
 		exit(2);
 	}
-	uint64_t busy1 = machine_busy_ticks();
+	size_t no1 = read_others(b->server_pid, &others1);
 	size_t n1 = read_threads(b->server_pid, th1, MAX_THREADS);
-	w->machine_busy_s = (double)(busy1 - busy0) / (double)b->hz;
+	w->others_s = (double)others_delta(others0, no0, others1, no1) / (double)b->hz;
+	g_free(others0);
+	g_free(others1);
 	w->threads = read_thread_count(b->server_pid);
 	w->self_cpu_s = bench_self_cpu_s() - self0;
 	w->seconds = (double)(t1 - t0) / 1e9;
@@ -441,8 +495,7 @@ us(uint64_t ns)
 static double
 others_pct(const struct window *w)
 {
-	double o = (w->machine_busy_s - w->cpu_s - w->self_cpu_s) / w->seconds * 100;
-	return o > 0 ? o : 0;
+	return w->others_s / w->seconds * 100;
 }
 
 static void
@@ -453,7 +506,9 @@ usage(FILE *f)
 		"                  [--ping-interval-us 2000] [--login-connections 50]\n"
 		"                  [--duration 10] [--warmup 2] [--drain-timeout 120]\n"
 		"                  [--login 0912345678] [--password demo-citizen-2026]\n"
-		"                  [--host 127.0.0.1] [--path /ws] [--subprotocol tiepdan.v1]\n");
+		"                  [--host 127.0.0.1] [--path /ws] [--subprotocol tiepdan.v1]\n"
+		"                  [--trace-slow-us US]  (stderr: every measured ping slower than US,\n"
+		"                   CLOCK_MONOTONIC seconds, to line up with perf record -k mono)\n");
 }
 
 int
@@ -485,6 +540,7 @@ main(int argc, char **argv)
 		{"drain-timeout", required_argument, NULL, 'D'},
 		{"login", required_argument, NULL, 'u'},
 		{"password", required_argument, NULL, 'x'},
+		{"trace-slow-us", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'H'},
 		{0},
 	};
@@ -529,6 +585,9 @@ main(int argc, char **argv)
 			break;
 		case 'x':
 			password = optarg;
+			break;
+		case 'T':
+			b.trace_slow_ns = strtoull(optarg, NULL, 10) * 1000u;
 			break;
 		case 'H':
 			usage(stdout);
@@ -651,9 +710,9 @@ main(int argc, char **argv)
 		       w->sys_s / w->seconds * 100, w->threads, w->self_cpu_s / w->seconds * 100,
 		       others_pct(w));
 	}
-	printf("\nCPU %% is of one core (%ld cores here); others = the whole machine's busy time"
-	       " less the server's and auth-bench's:\nanything well above 0 means another process"
-	       " shared the cores and the run should not be trusted\n",
+	printf("\nCPU %% is of one core (%ld cores here); others = the CPU of every other process"
+	       " (from /proc):\nmore than a few %% means something else shared the cores and the"
+	       " run should not be trusted\n",
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("\nserver CPU per thread, %% of one core: idle: %s\n", idle.thread_cpu);
 	printf("                                     load: %s\n", load.thread_cpu);

@@ -42,6 +42,8 @@ struct td_config {
 	unsigned login_max_failures;   /* failures of one login before it is throttled, 5 */
 	unsigned address_max_failures; /* failures from one address before it is throttled, 20 */
 	unsigned password_queue;    /* password jobs waiting before -32029, 32 */
+	/* [cases] */
+	unsigned sweep_interval;    /* seconds between deadline sweeps, 3600 */
 };
 
 /**

@@ -149,6 +149,11 @@ void rpc_client_set_identity(struct rpc_client *client, const struct rpc_identit
 const struct rpc_identity *rpc_client_identity(struct rpc_client *client);
 /** The same, by connection id; -ENOTCONN when the connection is gone. */
 int rpc_bind(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *identity);
+/** Calls fn for every bound connection (e.g. to send an event to those allowed to see it). */
+void rpc_foreach_identity(struct rpc *rpc,
+			  void (*fn)(struct rpc *rpc, uint64_t client_id,
+				     const struct rpc_identity *current, void *data),
+			  void *data);
 /** Records the peer's address (for throttling and the audit log). */
 void rpc_client_set_peer(struct rpc_client *client, const char *addr);
 /**
