@@ -11,6 +11,7 @@
 #include "td-config.h"
 #include "auth/token.h"
 #include "tiepdan/demo.h"
+#include "tiepdan/timeline.h"
 #include "tiepdan/log.h"
 #include "tiepdan/password.h"
 #include "tiepdan/store.h"
@@ -808,6 +809,37 @@ check_integrity(sqlite3 *db, GString *problems)
 	return rc == SQLITE_DONE ? n : -1;
 }
 
+/* Every case's hash chain (PROTOCOL.md §0: exit 0 only when all hold). */
+static int
+check_timelines(sqlite3 *db, GString *problems)
+{
+	sqlite3_stmt *st = NULL;
+	int n = 0, cases = 0;
+	int rc = sqlite3_prepare_v2(db, "SELECT id, tracking_code FROM cases ORDER BY rowid", -1,
+	                            &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct timeline_check chk;
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		cases++;
+		if (timeline_verify(db, id, &chk) < 0) {
+			g_string_append_printf(problems, "  case %s: the timeline cannot be read\n", id);
+			n++;
+		} else if (!chk.ok) {
+			g_string_append_printf(problems,
+			                       "  case %s (%s): the chain breaks at event %lld of %lld\n",
+			                       id, sqlite3_column_text(st, 1),
+			                       (long long)chk.first_bad_seq, (long long)chk.length);
+			n++;
+		}
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE && n == 0) {
+		g_string_append_printf(problems, "  %d case chains hold\n", cases);
+	}
+	return rc == SQLITE_DONE ? n : -1;
+}
+
 static int
 check_foreign_keys(sqlite3 *db, GString *problems)
 {
@@ -829,6 +861,7 @@ check_foreign_keys(sqlite3 *db, GString *problems)
 static const struct check checks[] = {
     {"integrity_check", check_integrity},
     {"foreign_key_check", check_foreign_keys},
+    {"case_timelines", check_timelines},
 };
 
 static int
