@@ -1721,6 +1721,24 @@ auth_destroy(struct auth *a)
 	g_free(a);
 }
 
+char *
+auth_identify(struct auth *a, const char *access_token)
+{
+	char *sub = NULL, *sid = NULL;
+	int64_t exp = 0;
+	int r = token_verify(a->keys, access_token, g_get_real_time() / G_USEC_PER_SEC, &sub, &sid,
+			     &exp);
+	bool ok = r == 0 && session_open(a, sid, sub);
+	json_t *user = ok ? load_user(store_reader(a->store), sub, NULL) : NULL;
+	g_free(sid);
+	if (!user) {
+		g_free(sub);
+		return NULL;
+	}
+	json_decref(user);
+	return sub;
+}
+
 int
 auth_reload_keys(struct auth *a, GError **error)
 {

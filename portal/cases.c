@@ -7,6 +7,7 @@
 
 #include "cases-private.h"
 #include "tiepdan/access.h"
+#include "tiepdan/files.h"
 #include "tiepdan/log.h"
 #include "tiepdan/routing.h"
 #include "tiepdan/timeline.h"
@@ -627,6 +628,21 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 		"duplicate_of", r->duplicate_of ? json_string(r->duplicate_of) : json_null(),
 		"repeat_after_termination", r->repeat, "files", "sessions", "received_on",
 		r->received_on, "updated_at", r->updated_at);
+	sqlite3_stmt *fst = NULL;
+	if (sqlite3_prepare_v3(db,
+			       "SELECT file_id FROM case_files WHERE case_id = ?1 ORDER BY added_at, "
+			       "file_id",
+			       -1, SQLITE_PREPARE_PERSISTENT, &fst, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(fst, 1, r->id, -1, SQLITE_STATIC);
+		json_t *files = json_object_get(o, "files");
+		while (sqlite3_step(fst) == SQLITE_ROW) {
+			json_t *fj = files_json(db, (const char *)sqlite3_column_text(fst, 0));
+			if (fj) {
+				json_array_append_new(files, fj);
+			}
+		}
+	}
+	sqlite3_finalize(fst);
 	if (r->outcome) {
 		json_object_set_new(o, "outcome", json_string(r->outcome));
 		json_object_set_new(o, "decided_on", json_string(r->decided_on));
@@ -669,6 +685,9 @@ announce(struct cases *c, struct case_row *r, const char *warning)
 }
 
 /* ---- intake ---- */
+
+static int exec_update(sqlite3 *db, const char *sql, const char *id, const char *const *vals,
+		       int n);
 
 static const char *const kinds[] = {"complaint", "denunciation", "recommendation", "feedback",
 				    NULL};
@@ -968,6 +987,17 @@ intake_txn(sqlite3 *db, void *data)
 	if (rc != SQLITE_DONE) {
 		return store_errno(rc);
 	}
+	json_array_foreach(json_object_get(p, "file_ids"), i, person)
+	{
+		const char *v[] = {json_string_value(person), now};
+		int fe = exec_update(db,
+				     "INSERT OR IGNORE INTO case_files (case_id, file_id, added_at) "
+				     "VALUES (?1, ?2, ?3)",
+				     in->id, v, 2);
+		if (fe < 0) {
+			return fe;
+		}
+	}
 	/* The timeline carries no identity: it is shown to everyone who sees the case. */
 	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:O}", "via", in->via,
 			       "received_on", in->received_on, "agency_id", in->agency_id, "rule",
@@ -1150,10 +1180,17 @@ intake_start(struct intake *in)
 	json_t *p = in->params;
 	const char *kind = json_string_value(json_object_get(p, "kind"));
 
-	if (json_array_size(json_object_get(p, "file_ids")) > 0) {
-		/* Attachments arrive with POST /api/files, which this build does not have yet. */
-		rpc_call_invalid(in->call, "/file_ids/0", "unknown");
-		goto fail;
+	size_t fi;
+	json_t *fv;
+	json_array_foreach(json_object_get(p, "file_ids"), fi, fv)
+	{
+		/* Only files the caller uploaded (POST /api/files) can be attached. */
+		if (!json_is_string(fv) || !files_owned_by(db, json_string_value(fv), in->who.user_id)) {
+			char fptr[32];
+			g_snprintf(fptr, sizeof(fptr), "/file_ids/%zu", fi);
+			rpc_call_invalid(in->call, fptr, json_is_string(fv) ? "unknown" : "type");
+			goto fail;
+		}
 	}
 	if (json_object_get(p, "instance")) {
 		rpc_call_invalid(in->call, "/instance", "unknown");
@@ -2148,6 +2185,42 @@ out:
 	g_free(cur_id);
 }
 
+/* ---- attachments ---- */
+
+/* file.ticket: for a user who may see some case holding the file. */
+static void
+file_ticket(struct rpc_call *call, json_t *params, void *data)
+{
+	struct cases *c = data;
+	sqlite3 *db = store_reader(c->store);
+	const struct rpc_identity *id = rpc_call_identity(call);
+	const char *file_id = json_string_value(json_object_get(params, "file_id"));
+	sqlite3_stmt *st = NULL;
+	bool allowed = false;
+	if (c->opts.files &&
+	    sqlite3_prepare_v2(db, "SELECT case_id FROM case_files WHERE file_id = ?1", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
+		while (!allowed && sqlite3_step(st) == SQLITE_ROW) {
+			struct case_row r;
+			if (row_load(db, (const char *)sqlite3_column_text(st, 0), &r) == 0) {
+				allowed = case_visible(c, db, id, &r);
+			}
+			row_clear(&r);
+		}
+	}
+	sqlite3_finalize(st);
+	if (!allowed) {
+		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	char *ticket = files_ticket(c->opts.files, file_id, id->user_id);
+	char *url = g_strdup_printf("/api/files/%s?ticket=%s", file_id, ticket);
+	rpc_call_reply(call, json_pack("{s:s, s:i}", "url", url, "expires_in", 300));
+	g_free(url);
+	g_free(ticket);
+}
+
 /* ---- the reception register ---- */
 
 struct reception {
@@ -2499,6 +2572,8 @@ static const struct rpc_param list_params[] = {
 	{.name = "cursor", .type = RPC_T_STRING, .min = 1, .max = 512},
 	{0},
 };
+static const struct rpc_param file_ticket_params[] = {
+	{.name = "file_id", .type = RPC_T_ID, .required = true}, {0}};
 static const struct rpc_param reception_params[] = {
 	{.name = "received_at", .type = RPC_T_DATETIME, .required = true},
 	{.name = "citizens", .type = RPC_T_ARRAY, .required = true, .max = 500,
@@ -2570,6 +2645,10 @@ static const struct rpc_method case_methods[] = {
 	     "Notice ending the handling; later petitions on the matter are flagged."),
 	MOVE("case.link_duplicate", HANDLERS, duplicate_params,
 	     "Marks the case as a duplicate of another."),
+	{.name = "file.ticket", .handler = file_ticket, .who = RPC_BOUND,
+	 .summary = "A download URL for an attachment of a case the caller may see (5 minutes).",
+	 .params = file_ticket_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"url\"]}"},
 	{.name = "reception.record", .handler = reception_record, .who = HANDLERS,
 	 .summary = "One entry of the reception register.", .params = reception_params,
 	 .result_schema = "{\"type\":\"object\",\"required\":[\"reception_id\"]}"},

@@ -22,6 +22,7 @@ enum setting_id {
 	S_WEB_ROOT,
 	S_ALLOWED_ORIGINS,
 	S_MAX_MESSAGE_SIZE,
+	S_MAX_UPLOAD_SIZE,
 	S_PING_INTERVAL,
 	S_QUEUE_LIMIT,
 	S_MAX_BATCH,
@@ -61,6 +62,8 @@ static const struct setting settings[S_COUNT] = {
 			       "comma-separated origins allowed to open /ws besides the server's own"},
 	[S_MAX_MESSAGE_SIZE] = {"max_message_size", "server", NULL, "65536", "BYTES",
 				"largest WebSocket message; a larger one closes with 1009"},
+	[S_MAX_UPLOAD_SIZE] = {"max_upload_size", "server", NULL, "10485760", "BYTES",
+			       "largest attachment accepted by POST /api/files"},
 	[S_PING_INTERVAL] = {"ping_interval", "server", NULL, "30", "SECONDS",
 			     "ping a connection idle this long; drop it after twice as long"},
 	[S_QUEUE_LIMIT] = {"queue_limit", "server", NULL, "1048576", "BYTES",
@@ -236,6 +239,12 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 			return -EINVAL;
 		}
 		cfg->max_message_size = (size_t)v;
+		return 0;
+	case S_MAX_UPLOAD_SIZE:
+		if (parse_uint(value, 1024, G_GUINT64_CONSTANT(1) << 32, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_upload_size = (size_t)v;
 		return 0;
 	case S_PING_INTERVAL:
 		if (parse_uint(value, 1, 3600, &v) < 0) {

@@ -24,6 +24,7 @@
 #include "tiepdan/cases.h"
 #include "tiepdan/seal.h"
 #include "tiepdan/config.h"
+#include "tiepdan/files.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
 #include "tiepdan/store.h"
@@ -44,6 +45,7 @@ struct app {
 	struct seal *seal;
 	struct td_calendar *calendar;
 	struct cases *cases;
+	struct files *files;
 	struct auth *auth;
 	bool stopping;
 	int exit_code;
@@ -56,10 +58,18 @@ check_db(void *data)
 	return store_check(app->store);
 }
 
+static char *
+identify(void *data, const char *token)
+{
+	struct app *app = data;
+	return app->auth ? auth_identify(app->auth, token) : NULL;
+}
+
 static const struct server_hooks hooks = {
 	.version = SERVER_HOOKS_VERSION,
 	.check_db = check_db,
 	.check_media = NULL,
+	.identify = identify,
 };
 
 static void
@@ -229,7 +239,15 @@ main(int argc, char **argv)
 		goto out;
 	}
 	g_free(holidays);
-	struct cases_options copts = {.sweep_interval_s = app.cfg.sweep_interval};
+	app.files = files_create(app.store, app.cfg.data_dir, app.cfg.max_upload_size, &error);
+	if (!app.files) {
+		td_error(MOD, "cannot open the file store", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
+	server_set_files(app.server, app.files);
+	struct cases_options copts = {.sweep_interval_s = app.cfg.sweep_interval,
+				      .files = app.files};
 	app.cases = cases_create(app.rpc, app.store, app.seal, app.calendar, &copts, &error);
 	if (!app.cases) {
 		td_error(MOD, "cannot start cases", "err=\"%s\"", error->message);
@@ -276,6 +294,7 @@ out:
 	portal_directory_destroy(app.directory);
 	portal_routing_destroy(app.routing);
 	cases_destroy(app.cases);
+	files_destroy(app.files);
 	td_calendar_destroy(app.calendar);
 	seal_destroy(app.seal);
 	store_destroy(app.store);

@@ -18,14 +18,19 @@
  */
 
 const char *const routing_kinds[] = {"complaint", "denunciation", "recommendation", "feedback",
-				     NULL};
-const char *const routing_levels[] = {"city", "department", "inspectorate", "ward", "commune",
-				      NULL};
+                                     NULL};
+const char *const routing_levels[] = {"city", "department", "inspectorate",
+                                      "ward", "commune",    NULL};
 const char *const routing_resp_types[] = {"agency", "official", "decision", NULL};
 const char *const routing_positions[] = {"staff", "leader", NULL};
-const char *const routing_targets[] = {"respondent_agency", "respondent_parent",
-				       "first_resolver_parent", "city", "field_department",
-				       "locality", "outside", NULL};
+const char *const routing_targets[] = {"respondent_agency",
+                                       "respondent_parent",
+                                       "first_resolver_parent",
+                                       "city",
+                                       "field_department",
+                                       "locality",
+                                       "outside",
+                                       NULL};
 
 bool
 routing_in_list(const char *const *list, const char *value)
@@ -91,17 +96,17 @@ routing_agency_json(sqlite3 *db, const char *agency_id)
 	sqlite3_stmt *st = NULL;
 	json_t *a = NULL;
 	if (!agency_id || sqlite3_prepare_v2(db,
-					     "SELECT id, code, name, name_en, level, parent_id "
-					     "FROM agencies WHERE id = ?1",
-					     -1, &st, NULL) != SQLITE_OK) {
+	                                     "SELECT id, code, name, name_en, level, parent_id "
+	                                     "FROM agencies WHERE id = ?1",
+	                                     -1, &st, NULL) != SQLITE_OK) {
 		return NULL;
 	}
 	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		a = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id", text_or_null(st, 0), "code",
-			      text_or_null(st, 1), "name", text_or_null(st, 2), "name_en",
-			      text_or_null(st, 3), "level", text_or_null(st, 4), "parent_id",
-			      text_or_null(st, 5));
+		              text_or_null(st, 1), "name", text_or_null(st, 2), "name_en",
+		              text_or_null(st, 3), "level", text_or_null(st, 4), "parent_id",
+		              text_or_null(st, 5));
 	}
 	sqlite3_finalize(st);
 	return a;
@@ -159,7 +164,7 @@ respondent_pointer(const char *key)
 }
 
 static const char *const respondent_keys[] = {"type",        "agency_id",     "position", "name",
-					      "decision_no", "decision_date", NULL};
+                                              "decision_no", "decision_date", NULL};
 
 /* A string member of the respondent: NULL when absent; *reason set when not a fitting string. */
 static const char *
@@ -194,7 +199,7 @@ respondent_string(json_t *r, const char *key, size_t max_chars, const char **rea
  */
 static int
 read_respondent(sqlite3 *db, json_t *r, struct routing_request *req, char **pointer,
-		const char **reason)
+                const char **reason)
 {
 	const char *key;
 	json_t *v;
@@ -214,8 +219,8 @@ read_respondent(sqlite3 *db, json_t *r, struct routing_request *req, char **poin
 	static const struct {
 		const char *key;
 		size_t max;
-	} strings[] = {{"type", 16},        {"agency_id", 64},     {"position", 16},
-		       {"name", 200},       {"decision_no", 100},  {"decision_date", 10}};
+	} strings[] = {{"type", 16},  {"agency_id", 64},    {"position", 16},
+	               {"name", 200}, {"decision_no", 100}, {"decision_date", 10}};
 	const char *val[G_N_ELEMENTS(strings)];
 	for (size_t i = 0; i < G_N_ELEMENTS(strings); i++) {
 		*reason = NULL;
@@ -288,8 +293,8 @@ member_string(json_t *params, const char *key, const char **reason)
 }
 
 int
-routing_request_from_json(sqlite3 *db, json_t *params, struct routing_request *req,
-			  char **pointer, const char **reason)
+routing_request_from_json(sqlite3 *db, json_t *params, struct routing_request *req, char **pointer,
+                          const char **reason)
 {
 	int found;
 	memset(req, 0, sizeof(*req));
@@ -318,9 +323,9 @@ routing_request_from_json(sqlite3 *db, json_t *params, struct routing_request *r
 		*pointer = g_strdup("/locality_code");
 		return -EINVAL;
 	}
-	found = exists(db,
-		       "SELECT 1 FROM agencies WHERE code = ?1 AND level IN ('ward', 'commune')",
-		       req->locality_code);
+	found =
+	    exists(db, "SELECT 1 FROM agencies WHERE code = ?1 AND level IN ('ward', 'commune')",
+	           req->locality_code);
 	if (found <= 0) {
 		*pointer = found < 0 ? NULL : g_strdup("/locality_code");
 		*reason = found < 0 ? NULL : "unknown";
@@ -360,7 +365,7 @@ routing_request_from_json(sqlite3 *db, json_t *params, struct routing_request *r
 	 */
 	bool is_complaint = strcmp(req->kind, "complaint") == 0;
 	bool official_denounced = strcmp(req->kind, "denunciation") == 0 && req->respondent_type &&
-				  strcmp(req->respondent_type, "official") == 0;
+	                          strcmp(req->respondent_type, "official") == 0;
 	if (is_complaint && !req->respondent_type) {
 		*pointer = g_strdup("/respondent");
 		*reason = "required";
@@ -424,17 +429,17 @@ static const char *const match_columns[] = {
     "first_resolver_level",
 };
 
-#define RULES_SQL                                                                                 \
-	"SELECT id, code, target, kind, instance, respondent_type, respondent_level, "           \
-	"respondent_parent_level, respondent_position, first_resolver_level, text_vi, text_en, " \
-	"legal_basis FROM routing_rules WHERE enabled = 1 "                                       \
-	"AND (kind IS NULL OR kind = ?1) "                                                        \
-	"AND (instance IS NULL OR instance = ?2) "                                                \
-	"AND (respondent_type IS NULL OR respondent_type = ?3) "                                  \
-	"AND (respondent_level IS NULL OR respondent_level = ?4) "                                \
-	"AND (respondent_parent_level IS NULL OR respondent_parent_level = ?5) "                  \
-	"AND (respondent_position IS NULL OR respondent_position = ?6) "                          \
-	"AND (first_resolver_level IS NULL OR first_resolver_level = ?7) "                        \
+#define RULES_SQL                                                                                  \
+	"SELECT id, code, target, kind, instance, respondent_type, respondent_level, "             \
+	"respondent_parent_level, respondent_position, first_resolver_level, text_vi, text_en, "   \
+	"legal_basis FROM routing_rules WHERE enabled = 1 "                                        \
+	"AND (kind IS NULL OR kind = ?1) "                                                         \
+	"AND (instance IS NULL OR instance = ?2) "                                                 \
+	"AND (respondent_type IS NULL OR respondent_type = ?3) "                                   \
+	"AND (respondent_level IS NULL OR respondent_level = ?4) "                                 \
+	"AND (respondent_parent_level IS NULL OR respondent_parent_level = ?5) "                   \
+	"AND (respondent_position IS NULL OR respondent_position = ?6) "                           \
+	"AND (first_resolver_level IS NULL OR first_resolver_level = ?7) "                         \
 	"ORDER BY priority, code"
 
 /*
@@ -443,8 +448,8 @@ static const char *const match_columns[] = {
  * 0 with *agency_id NULL and *resolved true. -EIO on a database error.
  */
 static int
-resolve(sqlite3 *db, const char *target, const struct routing_request *req,
-	const struct facts *f, char **agency_id, bool *resolved)
+resolve(sqlite3 *db, const char *target, const struct routing_request *req, const struct facts *f,
+        char **agency_id, bool *resolved)
 {
 	int err = 0;
 	*agency_id = NULL;
@@ -459,23 +464,24 @@ resolve(sqlite3 *db, const char *target, const struct routing_request *req,
 	} else if (strcmp(target, "first_resolver_parent") == 0) {
 		if (f->first_resolver_id) {
 			err = lookup(db, "SELECT parent_id FROM agencies WHERE id = ?1",
-				     f->first_resolver_id, agency_id);
+			             f->first_resolver_id, agency_id);
 		}
 	} else if (strcmp(target, "city") == 0) {
 		err = lookup(db, "SELECT id FROM agencies WHERE level = 'city'", NULL, agency_id);
 	} else if (strcmp(target, "field_department") == 0) {
 		if (req->field) {
-			err = lookup(db,
-				     "SELECT f.managing_agency_id FROM fields f "
-				     "JOIN agencies a ON a.id = f.managing_agency_id WHERE f.code = ?1",
-				     req->field, agency_id);
+			err = lookup(
+			    db,
+			    "SELECT f.managing_agency_id FROM fields f "
+			    "JOIN agencies a ON a.id = f.managing_agency_id WHERE f.code = ?1",
+			    req->field, agency_id);
 		}
 	} else if (strcmp(target, "locality") == 0) {
 		if (req->locality_code) {
 			err = lookup(db,
-				     "SELECT id FROM agencies WHERE code = ?1 "
-				     "AND level IN ('ward', 'commune')",
-				     req->locality_code, agency_id);
+			             "SELECT id FROM agencies WHERE code = ?1 "
+			             "AND level IN ('ward', 'commune')",
+			             req->locality_code, agency_id);
 		}
 	}
 	*resolved = err == 0 && *agency_id != NULL;
@@ -509,9 +515,9 @@ matched_facts(sqlite3_stmt *st, const struct routing_request *req, const struct 
 		json_object_set_new(m, match_columns[i], json_string(v));
 	}
 	if (req->respondent_agency_id && (json_object_get(m, "respondent_level") ||
-					  json_object_get(m, "respondent_parent_level"))) {
+	                                  json_object_get(m, "respondent_parent_level"))) {
 		json_object_set_new(m, "respondent_agency_id",
-				    json_string(req->respondent_agency_id));
+		                    json_string(req->respondent_agency_id));
 	}
 	if (f->first_resolver_id && json_object_get(m, "first_resolver_level")) {
 		json_object_set_new(m, "first_resolver_id", json_string(f->first_resolver_id));
@@ -521,8 +527,8 @@ matched_facts(sqlite3_stmt *st, const struct routing_request *req, const struct 
 
 /* Fills *out from the matching row st and the resolved agency (transfer full, nullable). */
 static void
-build_route(sqlite3 *db, sqlite3_stmt *st, const struct routing_request *req,
-	    const struct facts *f, char *agency_id, struct routing_route *out)
+build_route(sqlite3 *db, sqlite3_stmt *st, const struct routing_request *req, const struct facts *f,
+            char *agency_id, struct routing_route *out)
 {
 	const char *text_vi = (const char *)sqlite3_column_text(st, 10);
 	const char *text_en = (const char *)sqlite3_column_text(st, 11);
@@ -535,17 +541,17 @@ build_route(sqlite3 *db, sqlite3_stmt *st, const struct routing_request *req,
 	const char *name_en = json_string_value(json_object_get(out->agency, "name_en"));
 	char *vi = fill_text(text_vi, name);
 	char *en = fill_text(text_en, name_en ? name_en : name);
-	out->explanation = json_pack(
-	    "{s:s, s:s, s:s, s:s, s:s, s:o}", "rule", out->rule_code, "text_vi", vi, "text_en", en,
-	    "legal_basis", (const char *)sqlite3_column_text(st, 12), "target", out->target,
-	    "matched", matched_facts(st, req, f));
+	out->explanation =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "rule", out->rule_code, "text_vi", vi,
+	              "text_en", en, "legal_basis", (const char *)sqlite3_column_text(st, 12),
+	              "target", out->target, "matched", matched_facts(st, req, f));
 	g_free(vi);
 	g_free(en);
 }
 
 static int
 route_with_facts(sqlite3 *db, const struct routing_request *req, const struct facts *f,
-		 struct routing_route *out)
+                 struct routing_route *out)
 {
 	sqlite3_stmt *st = NULL;
 	int rc = sqlite3_prepare_v2(db, RULES_SQL, -1, &st, NULL);
@@ -565,7 +571,7 @@ route_with_facts(sqlite3 *db, const struct routing_request *req, const struct fa
 		char *agency_id = NULL;
 		bool resolved = false;
 		if (resolve(db, (const char *)sqlite3_column_text(st, 2), req, f, &agency_id,
-			    &resolved) < 0) {
+		            &resolved) < 0) {
 			err = -EIO;
 			break;
 		}
@@ -575,7 +581,7 @@ route_with_facts(sqlite3 *db, const struct routing_request *req, const struct fa
 			break;
 		}
 		td_debug(MOD, "rule passed over: target does not resolve", "rule=%s",
-			 (const char *)sqlite3_column_text(st, 1));
+		         (const char *)sqlite3_column_text(st, 1));
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		td_error(MOD, "rules query failed", "err=\"%s\"", sqlite3_errmsg(db));
@@ -599,12 +605,12 @@ routing_route(sqlite3 *db, const struct routing_request *req, struct routing_rou
 	f.respondent_type = req->respondent_type ? req->respondent_type : "none";
 	if (req->respondent_agency_id) {
 		if ((err = lookup(db, "SELECT level FROM agencies WHERE id = ?1",
-				  req->respondent_agency_id, &f.respondent_level)) < 0 ||
+		                  req->respondent_agency_id, &f.respondent_level)) < 0 ||
 		    (err = lookup(db, "SELECT parent_id FROM agencies WHERE id = ?1",
-				  req->respondent_agency_id, &f.respondent_parent_id)) < 0 ||
+		                  req->respondent_agency_id, &f.respondent_parent_id)) < 0 ||
 		    (f.respondent_parent_id &&
 		     (err = lookup(db, "SELECT level FROM agencies WHERE id = ?1",
-				   f.respondent_parent_id, &f.respondent_parent_level)) < 0)) {
+		                   f.respondent_parent_id, &f.respondent_parent_level)) < 0)) {
 			goto out;
 		}
 	}
@@ -625,7 +631,7 @@ routing_route(sqlite3 *db, const struct routing_request *req, struct routing_rou
 			routing_route_finish(out);
 		}
 		if ((err = lookup(db, "SELECT level FROM agencies WHERE id = ?1",
-				  f.first_resolver_id, &f.first_resolver_level)) < 0) {
+		                  f.first_resolver_id, &f.first_resolver_level)) < 0) {
 			goto out;
 		}
 	}
@@ -640,7 +646,7 @@ out:
 
 bool
 routing_is_competent(sqlite3 *db, const struct routing_request *req, const char *agency_id,
-		     json_t **explanation)
+                     json_t **explanation)
 {
 	struct routing_route r;
 	if (explanation) {
@@ -652,7 +658,7 @@ routing_is_competent(sqlite3 *db, const struct routing_request *req, const char 
 	bool competent = agency_id && r.agency_id && strcmp(agency_id, r.agency_id) == 0;
 	if (explanation) {
 		json_object_set_new(r.explanation, "agency_id",
-				    r.agency_id ? json_string(r.agency_id) : json_null());
+		                    r.agency_id ? json_string(r.agency_id) : json_null());
 		*explanation = r.explanation;
 		r.explanation = NULL;
 	}

@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "metrics.h"
 #include "td-config.h"
+#include "tiepdan/files.h"
 #include "tiepdan/log.h"
 
 /* One queued outgoing message, with the headroom lws_write() needs in front. */
@@ -39,6 +41,10 @@ struct pss {
 	GString *body; /* a dynamic HTTP response body */
 	size_t sent;
 	bool hang_up; /* close once the response is out (a request whose body we did not read) */
+	struct files_upload *upload; /* POST /api/files in progress */
+	uint64_t req_id;             /* a response that will come later (the upload's commit) */
+	int fd;                      /* GET /api/files/{id}: the file, pos..end to send */
+	off_t pos, end;
 };
 
 struct server {
@@ -48,6 +54,9 @@ struct server {
 	const struct server_hooks *hooks;
 	void *hooks_data;
 	struct rpc *rpc;
+	struct files *files;
+	GHashTable *pending_http; /* req_id → struct lws* waiting for a late response */
+	uint64_t next_req;
 	struct lws_context *ctx;
 	struct lws_vhost *vhost;
 	lws_retry_bo_t retry;
@@ -66,6 +75,8 @@ struct server {
 };
 
 #define MOD "server"
+/* "Bearer " and the longest access token accepted. */
+#define TD_HTTP_AUTH_MAX 4112
 
 /* ---- logging from lws ---- */
 
@@ -152,6 +163,12 @@ void
 server_set_rpc(struct server *s, struct rpc *rpc)
 {
 	s->rpc = rpc;
+}
+
+void
+server_set_files(struct server *s, struct files *files)
+{
+	s->files = files;
 }
 
 /*
@@ -365,6 +382,17 @@ http_respond(struct server *s, struct lws *wsi, struct pss *pss, int status,
 }
 
 static int
+http_json(struct server *s, struct lws *wsi, struct pss *pss, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	GString *b = g_string_new(text);
+	free(text);
+	g_string_append_c(b, '\n');
+	return http_respond(s, wsi, pss, status, "application/json", b);
+}
+
+static int
 http_error(struct server *s, struct lws *wsi, struct pss *pss, int status, const char *text)
 {
 	GString *b = g_string_new(text);
@@ -372,12 +400,37 @@ http_error(struct server *s, struct lws *wsi, struct pss *pss, int status, const
 	return http_respond(s, wsi, pss, status, "text/plain; charset=utf-8", b);
 }
 
+/* One chunk of a file download per writeable callback. */
+static int
+file_writeable(struct lws *wsi, struct pss *pss)
+{
+	unsigned char buf[LWS_PRE + 32768];
+	size_t want = (size_t)MIN((off_t)(sizeof(buf) - LWS_PRE), pss->end - pss->pos);
+	ssize_t n = pread(pss->fd, buf + LWS_PRE, want, pss->pos);
+	if (n <= 0) {
+		return -1;
+	}
+	pss->pos += n;
+	bool final = pss->pos >= pss->end;
+	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) !=
+	    (int)n) {
+		return -1;
+	}
+	if (!final) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	close(pss->fd);
+	pss->fd = -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int
 http_writeable(struct lws *wsi, struct pss *pss)
 {
 	unsigned char buf[LWS_PRE + 16384];
 	if (!pss->body) {
-		return 0;
+		return pss->fd > 0 ? file_writeable(wsi, pss) : 0;
 	}
 	size_t n = MIN(pss->body->len - pss->sent, sizeof(buf) - LWS_PRE);
 	bool final = pss->sent + n == pss->body->len;
@@ -465,9 +518,204 @@ serve_static(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 	return 0;
 }
 
+static void
+upload_answered(int status, json_t *body, void *data)
+{
+	struct server *s = ((void **)data)[0];
+	uint64_t id = (uint64_t)(uintptr_t)((void **)data)[1];
+	g_free(data);
+	struct lws *wsi = g_hash_table_lookup(s->pending_http, &id);
+	if (!wsi) {
+		json_decref(body); /* the client went away; the file is stored all the same */
+		return;
+	}
+	g_hash_table_remove(s->pending_http, &id);
+	struct pss *pss = lws_wsi_user(wsi);
+	pss->req_id = 0;
+	pss->upload = NULL;
+	if (http_json(s, wsi, pss, status, body) < 0) {
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+	}
+}
+
+/* POST /api/files: the bearer token and the declared type, then the body arrives. */
+static int
+upload_begin(struct server *s, struct lws *wsi, struct pss *pss)
+{
+	char auth[TD_HTTP_AUTH_MAX], type[128], len[32];
+	pss->hang_up = true;
+	if (!s->files || !s->hooks || !s->hooks->identify) {
+		return http_error(s, wsi, pss, 503, "uploads are not available");
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) >= (int)sizeof(auth) ||
+	    lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <= 7 ||
+	    g_ascii_strncasecmp(auth, "Bearer ", 7) != 0) {
+		return http_json(s, wsi, pss, 401, json_pack("{s:s}", "error", "unauthenticated"));
+	}
+	char *user = s->hooks->identify(s->hooks_data, auth + 7);
+	sodium_memzero(auth, sizeof(auth));
+	if (!user) {
+		return http_json(s, wsi, pss, 401, json_pack("{s:s}", "error", "unauthenticated"));
+	}
+	if (lws_hdr_copy(wsi, type, sizeof(type), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0) {
+		type[0] = '\0';
+	}
+	int64_t length = -1;
+	if (lws_hdr_copy(wsi, len, sizeof(len), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+		length = g_ascii_strtoll(len, NULL, 10);
+	}
+	int status = 0;
+	pss->upload = files_upload_begin(s->files, user, type, length, &status);
+	g_free(user);
+	if (!pss->upload) {
+		return http_json(s, wsi, pss, status,
+				 json_pack("{s:s}", "error",
+					   status == 415   ? "unsupported_type"
+					   : status == 413 ? "too_large"
+							   : "internal"));
+	}
+	pss->hang_up = false;
+	return 0;
+}
+
+static int
+upload_body(struct server *s, struct lws *wsi, struct pss *pss, const void *in, size_t len)
+{
+	if (!pss->upload) {
+		return 0; /* a refused upload: the answer is on its way, the rest is dropped */
+	}
+	int status = files_upload_write(pss->upload, in, len);
+	if (status) {
+		files_upload_abort(pss->upload);
+		pss->upload = NULL;
+		pss->hang_up = true;
+		return http_json(s, wsi, pss, status,
+				 json_pack("{s:s}", "error", status == 413 ? "too_large" : "internal"));
+	}
+	return 0;
+}
+
+static int
+upload_complete(struct server *s, struct lws *wsi, struct pss *pss)
+{
+	if (!pss->upload) {
+		return 0;
+	}
+	struct files_upload *u = pss->upload;
+	pss->req_id = ++s->next_req;
+	uint64_t *key = g_new(uint64_t, 1);
+	*key = pss->req_id;
+	g_hash_table_insert(s->pending_http, key, wsi);
+	void **ctx = g_new(void *, 2);
+	ctx[0] = s;
+	ctx[1] = (void *)(uintptr_t)pss->req_id;
+	files_upload_finish(u, upload_answered, ctx);
+	return 0;
+}
+
+/*
+ * GET /api/files/{id}?ticket=T, with one byte range (bytes=a-b, a-, -n) for
+ * seeking: 206 with Content-Range, 416 when it cannot be satisfied.
+ */
+static int
+serve_download(struct server *s, struct lws *wsi, struct pss *pss, const char *id)
+{
+	char ticket[96], range[64];
+	const char *t = s->files ? lws_get_urlarg_by_name(wsi, "ticket=", ticket, sizeof(ticket))
+				 : NULL;
+	bool ranged = lws_hdr_copy(wsi, range, sizeof(range), WSI_TOKEN_HTTP_RANGE) > 0;
+	char *path = NULL, *type = NULL;
+	if (!t || files_open(s->files, id, t, ranged, &path, &type) < 0) {
+		return http_error(s, wsi, pss, 404, "not found");
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	g_free(path);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		if (fd >= 0) {
+			close(fd);
+		}
+		g_free(type);
+		return http_error(s, wsi, pss, 404, "not found");
+	}
+	off_t size = st.st_size, from = 0, to = size - 1;
+	int status = 200;
+	if (ranged) {
+		char *dash = g_str_has_prefix(range, "bytes=") ? strchr(range + 6, '-') : NULL;
+		bool ok = dash && !strchr(range, ',');
+		if (ok && dash == range + 6) {
+			off_t n = (off_t)g_ascii_strtoll(dash + 1, NULL, 10);
+			ok = n > 0;
+			from = MAX(size - n, 0);
+		} else if (ok) {
+			from = (off_t)g_ascii_strtoll(range + 6, NULL, 10);
+			if (dash[1]) {
+				to = MIN((off_t)g_ascii_strtoll(dash + 1, NULL, 10), size - 1);
+			}
+		}
+		if (!ok || from > to || from >= size) {
+			close(fd);
+			g_free(type);
+			unsigned char buf[LWS_PRE + 512];
+			unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+			char cr[64];
+			g_snprintf(cr, sizeof(cr), "bytes */%lld", (long long)size);
+			metrics_http_request(s->metrics, 416);
+			pss->hang_up = false;
+			if (lws_add_http_common_headers(wsi, 416, "text/plain", 0, &p, end) ||
+			    lws_add_http_header_by_name(wsi, (const unsigned char *)"content-range:",
+							(const unsigned char *)cr, (int)strlen(cr),
+							&p, end) ||
+			    lws_finalize_write_http_header(wsi, start, &p, end)) {
+				return -1;
+			}
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		}
+		status = 206;
+	}
+	unsigned char buf[LWS_PRE + 1024];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	char cr[96];
+	g_snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", (long long)from, (long long)to,
+		   (long long)size);
+	metrics_http_request(s->metrics, status);
+	int bad = lws_add_http_common_headers(wsi, (unsigned int)status, type,
+					      (lws_filepos_t)(to - from + 1), &p, end) ||
+		  lws_add_http_header_by_name(wsi, (const unsigned char *)"accept-ranges:",
+					      (const unsigned char *)"bytes", 5, &p, end) ||
+		  lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+					      (const unsigned char *)"private, no-store", 17, &p,
+					      end) ||
+		  (status == 206 &&
+		   lws_add_http_header_by_name(wsi, (const unsigned char *)"content-range:",
+					       (const unsigned char *)cr, (int)strlen(cr), &p,
+					       end)) ||
+		  lws_finalize_write_http_header(wsi, start, &p, end);
+	g_free(type);
+	if (bad) {
+		close(fd);
+		return -1;
+	}
+	pss->fd = fd;
+	pss->pos = from;
+	pss->end = to + 1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int
 http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri)
 {
+	if (strcmp(uri, "/api/files") == 0) {
+		if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI)) {
+			return upload_begin(s, wsi, pss);
+		}
+		pss->hang_up = !lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI);
+		return http_error(s, wsi, pss, 405, "method not allowed");
+	}
+	if (g_str_has_prefix(uri, "/api/files/") && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+		return serve_download(s, wsi, pss, uri + strlen("/api/files/"));
+	}
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
 		/* Only GET is served until uploads arrive; a body may follow, so hang up after. */
 		pss->hang_up = true;
@@ -601,8 +849,9 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return http_writeable(wsi, pss);
 	case LWS_CALLBACK_HTTP_BODY:
+		return upload_body(s, wsi, pss, in, len);
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		return 0;
+		return upload_complete(s, wsi, pss);
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
@@ -610,6 +859,18 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		if (pss && pss->body) {
 			g_string_free(pss->body, TRUE);
 			pss->body = NULL;
+		}
+		if (pss && pss->upload) {
+			files_upload_abort(pss->upload);
+			pss->upload = NULL;
+		}
+		if (pss && pss->req_id) {
+			g_hash_table_remove(s->pending_http, &pss->req_id);
+			pss->req_id = 0;
+		}
+		if (pss && pss->fd > 0) {
+			close(pss->fd);
+			pss->fd = -1;
 		}
 		return 0;
 	default:
@@ -677,6 +938,7 @@ server_create(const struct td_config *cfg, GMainLoop *loop, struct metrics *metr
 	s->hooks_data = hooks_data;
 	s->conns = g_hash_table_new(g_int64_hash, g_int64_equal);
 	s->sockets = g_hash_table_new(g_direct_hash, g_direct_equal);
+	s->pending_http = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	s->own_origins = g_ptr_array_new_with_free_func(g_free);
 	s->accepting = true;
 	if (!realpath(cfg->web_root, real)) {
@@ -819,6 +1081,7 @@ server_destroy(struct server *s)
 	g_warn_if_fail(g_hash_table_size(s->conns) == 0);
 	g_hash_table_destroy(s->conns);
 	g_hash_table_destroy(s->sockets);
+	g_hash_table_destroy(s->pending_http);
 	g_ptr_array_free(s->own_origins, TRUE);
 	g_free(s->web_root_real);
 	g_free(s);

@@ -24,7 +24,13 @@ struct server_hooks {
 	/* 0 when that part is healthy; the name of the part goes into /healthz otherwise. */
 	int (*check_db)(void *data);
 	int (*check_media)(void *data);
+	/* The user id (transfer full) a bearer access token names, or NULL. */
+	char *(*identify)(void *data, const char *access_token);
 };
+
+struct files;
+/** Serves POST /api/files and GET /api/files/{id} with this store of attachments. */
+void server_set_files(struct server *s, struct files *files);
 
 /**
  * (transfer full) Creates the context on loop's context and starts listening; fails (NULL, a

@@ -523,11 +523,41 @@ static const char migration_4[] =
 	"CREATE INDEX receptions_agency ON receptions(agency_id, received_at);\n";
 /* clang-format on */
 
+/*
+ * Migration 5: attachments. A file is stored once per SHA-256; who uploaded
+ * it (and so may attach it) and which cases hold it are separate tables.
+ */
+/* clang-format off */
+static const char migration_5[] =
+	"CREATE TABLE files (\n"
+	"  id TEXT PRIMARY KEY NOT NULL,\n"
+	"  sha256 TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),\n"
+	"  bytes INTEGER NOT NULL CHECK (bytes > 0),\n"
+	"  content_type TEXT NOT NULL CHECK (content_type IN ('application/pdf', 'image/jpeg',\n"
+	"    'image/png', 'video/webm')),\n"
+	"  created_at TEXT NOT NULL\n"
+	") STRICT;\n"
+	"CREATE TABLE file_owners (\n"
+	"  file_id TEXT NOT NULL REFERENCES files(id),\n"
+	"  user_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  uploaded_at TEXT NOT NULL,\n"
+	"  PRIMARY KEY (file_id, user_id)\n"
+	") STRICT;\n"
+	"CREATE TABLE case_files (\n"
+	"  case_id TEXT NOT NULL REFERENCES cases(id),\n"
+	"  file_id TEXT NOT NULL REFERENCES files(id),\n"
+	"  added_at TEXT NOT NULL,\n"
+	"  PRIMARY KEY (case_id, file_id)\n"
+	") STRICT;\n"
+	"CREATE INDEX case_files_file ON case_files(file_id);\n";
+/* clang-format on */
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
     migration_3,
     migration_4,
+    migration_5,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

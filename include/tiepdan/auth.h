@@ -40,5 +40,11 @@ void auth_quiesce(struct auth *a, void (*cb)(void *data), void *data);
 /** Reads the token keys again (after `tiepdan-admin keys rotate`); the old set stays on error. */
 int auth_reload_keys(struct auth *a, GError **error);
 
+/**
+ * (transfer full, nullable) The user id an access token names when it is valid and its
+ * session open (for Authorization: Bearer on HTTP).
+ */
+char *auth_identify(struct auth *a, const char *access_token);
+
 /** Whether pw is in the shipped list of common passwords (case-insensitive). */
 bool auth_password_is_common(const char *pw);

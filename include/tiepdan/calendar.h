@@ -86,7 +86,7 @@ struct td_deadline_spec {
 
 /**
  * The holidays file to use: DATA_DIR/holidays.ini when it exists (an admin's
- * copy), else the installed copy (TD_DEFAULT_DATA_DIR), else the source tree's
+ * copy), else the installed copy (TD_DEFAULT_SHARE_DIR), else the source tree's
  * portal/data/holidays.ini (TD_SOURCE_DATA_DIR). data_dir is (nullable).
  * Returns (transfer full) a path; g_free() it.
  */

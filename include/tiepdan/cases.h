@@ -17,8 +17,11 @@
 
 struct cases;
 
+struct files;
+
 struct cases_options {
 	unsigned sweep_interval_s; /* overdue sweep, 3600 */
+	struct files *files;       /* attachments (file_ids, file.ticket) */
 };
 
 /** (transfer full) NULL with *error set. rpc, store, seal and cal outlive it. */

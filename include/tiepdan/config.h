@@ -24,6 +24,7 @@ struct td_config {
 	bool demo;           /* load the demo city into an empty database */
 	char **allowed_origins; /* NULL-terminated; the server's own origin is always allowed */
 	size_t max_message_size; /* bytes, 65536 */
+	size_t max_upload_size;  /* bytes of one attachment, 10 MiB */
 	unsigned ping_interval;  /* seconds, 30 */
 	size_t queue_limit;      /* bytes of outgoing messages queued per connection, 1 MiB */
 	unsigned max_batch;      /* requests in one batch, 100 */

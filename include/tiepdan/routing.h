@@ -33,11 +33,11 @@
 #include "tiepdan/store.h"
 
 /* NULL-terminated value lists, e.g. for rpc_param.enum_values. */
-extern const char *const routing_kinds[];     /* complaint, denunciation, recommendation, feedback */
-extern const char *const routing_levels[];    /* city, department, inspectorate, ward, commune */
+extern const char *const routing_kinds[];  /* complaint, denunciation, recommendation, feedback */
+extern const char *const routing_levels[]; /* city, department, inspectorate, ward, commune */
 extern const char *const routing_resp_types[]; /* agency, official, decision */
-extern const char *const routing_positions[]; /* staff, leader */
-extern const char *const routing_targets[];   /* respondent_agency … outside, as above */
+extern const char *const routing_positions[];  /* staff, leader */
+extern const char *const routing_targets[];    /* respondent_agency … outside, as above */
 
 /*
  * The facts of a petition that decide competence. Every string is borrowed
@@ -59,11 +59,11 @@ struct routing_request {
 
 /* A route: the rule that matched and where it leads. */
 struct routing_route {
-	char *rule_id;     /* routing_rules.id */
-	char *rule_code;   /* routing_rules.code, e.g. "complaint.ward" */
-	char *target;      /* the rule's target */
-	char *agency_id;   /* (nullable) NULL when the target is outside the portal */
-	json_t *agency;    /* (nullable) {id, code, name, level, parent_id} */
+	char *rule_id;   /* routing_rules.id */
+	char *rule_code; /* routing_rules.code, e.g. "complaint.ward" */
+	char *target;    /* the rule's target */
+	char *agency_id; /* (nullable) NULL when the target is outside the portal */
+	json_t *agency;  /* (nullable) {id, code, name, name_en, level, parent_id} */
 	/* {rule, text_vi, text_en, legal_basis, target, matched: {column: value, …}}; the texts
 	 * have "{agency}" replaced by the competent agency's name (English name in text_en). */
 	json_t *explanation;
@@ -85,7 +85,7 @@ struct routing_route {
  * NULL).
  */
 int routing_request_from_json(sqlite3 *db, json_t *params, struct routing_request *req,
-			      char **pointer, const char **reason) TD_WUR;
+                              char **pointer, const char **reason) TD_WUR;
 
 /**
  * Routes req. On 0, *out holds the route (release it with routing_route_finish()).
@@ -106,7 +106,7 @@ void routing_route_finish(struct routing_route *r);
  * matches, or a database error), and then the answer is false.
  */
 bool routing_is_competent(sqlite3 *db, const struct routing_request *req, const char *agency_id,
-			  json_t **explanation);
+                          json_t **explanation);
 
 /** (transfer full, nullable) {id, code, name, name_en, level, parent_id} of an agency, or NULL. */
 json_t *routing_agency_json(sqlite3 *db, const char *agency_id);
