@@ -79,9 +79,9 @@ id_of(sqlite3 *db, const char *code)
 		return hit;
 	}
 	sqlite3_stmt *st = NULL;
-	g_assert_cmpint(sqlite3_prepare_v2(db, "SELECT id FROM agencies WHERE code = ?1", -1, &st,
-					   NULL),
-			==, SQLITE_OK);
+	g_assert_cmpint(
+	    sqlite3_prepare_v2(db, "SELECT id FROM agencies WHERE code = ?1", -1, &st, NULL), ==,
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
 	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
 	char *id = g_strdup((const char *)sqlite3_column_text(st, 0));
@@ -95,9 +95,9 @@ code_of(sqlite3 *db, const char *id)
 {
 	sqlite3_stmt *st = NULL;
 	char *code = NULL;
-	g_assert_cmpint(sqlite3_prepare_v2(db, "SELECT code FROM agencies WHERE id = ?1", -1, &st,
-					   NULL),
-			==, SQLITE_OK);
+	g_assert_cmpint(
+	    sqlite3_prepare_v2(db, "SELECT code FROM agencies WHERE id = ?1", -1, &st, NULL), ==,
+	    SQLITE_OK);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		code = g_strdup((const char *)sqlite3_column_text(st, 0));
@@ -138,8 +138,8 @@ static const struct row rows[] = {
     /* Complaints, first instance: the agency complained about, the city for the city. */
     {"complaint", "land", "DN-P-TRANBIEN", "decision", "DN-P-TRANBIEN", NULL, 1, "DN-P-TRANBIEN",
      "complaint.ward"},
-    {"complaint", "land", "DN-P-BIENHOA", "official", "DN-P-TRANBIEN", "staff", 1,
-     "DN-P-TRANBIEN", "complaint.ward"},
+    {"complaint", "land", "DN-P-BIENHOA", "official", "DN-P-TRANBIEN", "staff", 1, "DN-P-TRANBIEN",
+     "complaint.ward"},
     {"complaint", "land", "DN-P-TRANBIEN", "official", "DN-P-TRANBIEN", "leader", 1,
      "DN-P-TRANBIEN", "complaint.ward"},
     {"complaint", "environment", "DN-X-NHONTRACH", "agency", "DN-X-NHONTRACH", NULL, 1,
@@ -164,22 +164,22 @@ static const struct row rows[] = {
     /* Denunciations of an official: the official's agency; its leaders go up. */
     {"denunciation", "administration", "DN-P-TRANBIEN", "official", "DN-P-TRANBIEN", "staff", 1,
      "DN-P-TRANBIEN", "denunciation.official"},
-    {"denunciation", "land", "DN-P-TRANBIEN", "official", "DN-P-TRANBIEN", NULL, 1,
-     "DN-P-TRANBIEN", "denunciation.official"},
+    {"denunciation", "land", "DN-P-TRANBIEN", "official", "DN-P-TRANBIEN", NULL, 1, "DN-P-TRANBIEN",
+     "denunciation.official"},
     {"denunciation", "land", "DN-P-TRANBIEN", "official", "DN-P-TRANBIEN", "leader", 1, "DN",
      "denunciation.ward_leader"},
     {"denunciation", "land", "DN-X-LONGTHANH", "official", "DN-X-LONGTHANH", "leader", 1, "DN",
      "denunciation.commune_leader"},
     {"denunciation", "environment", "DN-P-TRANBIEN", "official", "DN-SNNMT", "leader", 1, "DN",
      "denunciation.department_leader"},
-    {"denunciation", "administration", "DN-P-TRANBIEN", "official", "DN-TTTP", "leader", 1,
-     "DN", "denunciation.inspectorate_leader"},
+    {"denunciation", "administration", "DN-P-TRANBIEN", "official", "DN-TTTP", "leader", 1, "DN",
+     "denunciation.inspectorate_leader"},
     {"denunciation", "land", "DN-P-TRANBIEN", "official", "DN", "leader", 1, OUTSIDE,
      "denunciation.city_leader"},
     {"denunciation", "land", "DN-P-TRANBIEN", "official", "DN", "staff", 1, "DN",
      "denunciation.official"},
-    {"denunciation", "social_policy", "DN-P-TRANBIEN", "official", "DN-SYT", "staff", 1,
-     "DN-SYT", "denunciation.official"},
+    {"denunciation", "social_policy", "DN-P-TRANBIEN", "official", "DN-SYT", "staff", 1, "DN-SYT",
+     "denunciation.official"},
     /* Denunciations of a violation in state management: the field's department. */
     {"denunciation", "land", "DN-P-TRANBIEN", "agency", "DN-P-TRANBIEN", NULL, 1, "DN-SNNMT",
      "denunciation.state_management"},
@@ -245,9 +245,9 @@ test_table(void)
 		struct routing_route route;
 		fill_request(db, r, &req);
 		g_test_message("row %zu: %s %s %s/%s/%s instance %d", i, r->kind, r->field,
-			       r->resp_type ? r->resp_type : "none",
-			       r->resp_agency ? r->resp_agency : "-",
-			       r->position ? r->position : "-", r->instance);
+		               r->resp_type ? r->resp_type : "none",
+		               r->resp_agency ? r->resp_agency : "-",
+		               r->position ? r->position : "-", r->instance);
 		g_assert_cmpint(routing_route(db, &req, &route), ==, 0);
 		char *got = route.agency_id ? code_of(db, route.agency_id) : g_strdup(OUTSIDE);
 		g_assert_cmpstr(got, ==, r->want);
@@ -266,8 +266,8 @@ test_table(void)
 		if (route.agency_id) {
 			/* The explanation names the agency. */
 			const char *name = json_string_value(json_object_get(route.agency, "name"));
-			g_assert_nonnull(strstr(json_string_value(json_object_get(e, "text_vi")),
-						name));
+			g_assert_nonnull(
+			    strstr(json_string_value(json_object_get(e, "text_vi")), name));
 		} else {
 			g_assert_null(route.agency);
 			g_assert_cmpstr(route.target, ==, "outside");
@@ -324,7 +324,7 @@ test_competent(void)
 	json_decref(e);
 	g_assert_false(routing_is_competent(db, &req, id_of(db, "DN-P-TRANBIEN"), &e));
 	g_assert_cmpstr(json_string_value(json_object_get(e, "rule")), ==,
-			"denunciation.ward_leader");
+	                "denunciation.ward_leader");
 	g_assert_cmpstr(json_string_value(json_object_get(e, "agency_id")), ==, id_of(db, "DN"));
 	json_decref(e);
 	g_assert_false(routing_is_competent(db, &req, NULL, NULL));
@@ -337,9 +337,9 @@ test_competent(void)
 
 	/* A feedback belongs to the locality, not to the ward the citizen names. */
 	struct routing_request fb = {.kind = "feedback",
-				     .field = "environment",
-				     .locality_code = "DN-P-HONAI",
-				     .instance = 1};
+	                             .field = "environment",
+	                             .locality_code = "DN-P-HONAI",
+	                             .instance = 1};
 	g_assert_true(routing_is_competent(db, &fb, id_of(db, "DN-P-HONAI"), NULL));
 	g_assert_false(routing_is_competent(db, &fb, id_of(db, "DN-SNNMT"), NULL));
 	g_assert_false(routing_is_competent(db, &fb, "no-such-agency", NULL));
@@ -451,7 +451,7 @@ test_from_json(void)
 		g_assert_nonnull(j);
 		g_test_message("bad %zu: %s", i, text);
 		g_assert_cmpint(routing_request_from_json(db, j, &req, &pointer, &reason), ==,
-				-EINVAL);
+		                -EINVAL);
 		g_assert_cmpstr(pointer, ==, bad[i].pointer);
 		g_assert_cmpstr(reason, ==, bad[i].reason);
 		g_free(pointer);
@@ -469,15 +469,15 @@ test_seeded_rules(void)
 	sqlite3 *db = store_reader(shared);
 	sqlite3_stmt *st = NULL;
 	g_assert_cmpint(sqlite3_prepare_v2(db,
-					   "SELECT code, target, text_vi, text_en, legal_basis, "
-					   "enabled FROM routing_rules ORDER BY priority, code",
-					   -1, &st, NULL),
-			==, SQLITE_OK);
+	                                   "SELECT code, target, text_vi, text_en, legal_basis, "
+	                                   "enabled FROM routing_rules ORDER BY priority, code",
+	                                   -1, &st, NULL),
+	                ==, SQLITE_OK);
 	unsigned n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		n++;
-		g_assert_true(routing_in_list(routing_targets,
-					      (const char *)sqlite3_column_text(st, 1)));
+		g_assert_true(
+		    routing_in_list(routing_targets, (const char *)sqlite3_column_text(st, 1)));
 		for (int c = 2; c <= 4; c++) {
 			const char *t = (const char *)sqlite3_column_text(st, c);
 			g_assert_true(g_utf8_validate(t, -1, NULL));
@@ -493,7 +493,7 @@ test_seeded_rules(void)
 
 static void
 route_code(struct store *s, const struct routing_request *req, const char *want_code,
-	   const char *want_rule)
+           const char *want_rule)
 {
 	sqlite3 *db = store_reader(s);
 	struct routing_route route;
@@ -513,17 +513,18 @@ test_data_changes(void)
 	sqlite3 *db = store_reader(s);
 
 	/* A unit under a department: complaints go to the department (DOMAIN.md §4). */
-	g_assert_cmpint(write_sql(s, "INSERT INTO agencies (id, code, name, level, parent_id, "
-				     "created_at) SELECT 'unit1', 'DN-SNNMT-CCBVMT', 'Chi cục Bảo "
-				     "vệ môi trường', 'department', id, '2026-01-01T00:00:00+07:00' "
-				     "FROM agencies WHERE code = 'DN-SNNMT'"),
-			==, 0);
+	g_assert_cmpint(write_sql(s,
+	                          "INSERT INTO agencies (id, code, name, level, parent_id, "
+	                          "created_at) SELECT 'unit1', 'DN-SNNMT-CCBVMT', 'Chi cục Bảo "
+	                          "vệ môi trường', 'department', id, '2026-01-01T00:00:00+07:00' "
+	                          "FROM agencies WHERE code = 'DN-SNNMT'"),
+	                ==, 0);
 	struct routing_request req = {.kind = "complaint",
-				      .field = "environment",
-				      .locality_code = "DN-P-TRANBIEN",
-				      .instance = 1,
-				      .respondent_type = "decision",
-				      .respondent_agency_id = "unit1"};
+	                              .field = "environment",
+	                              .locality_code = "DN-P-TRANBIEN",
+	                              .instance = 1,
+	                              .respondent_type = "decision",
+	                              .respondent_agency_id = "unit1"};
 	route_code(s, &req, "DN-SNNMT", "complaint.department_unit");
 	req.instance = 2;
 	route_code(s, &req, "DN", "complaint.appeal");
@@ -537,30 +538,31 @@ test_data_changes(void)
 
 	/* A disabled rule is passed over. */
 	struct routing_request fb = {.kind = "feedback",
-				     .field = "environment",
-				     .locality_code = "DN-P-HONAI",
-				     .instance = 1};
+	                             .field = "environment",
+	                             .locality_code = "DN-P-HONAI",
+	                             .instance = 1};
 	route_code(s, &fb, "DN-P-HONAI", "feedback.local");
 	g_assert_cmpint(write_sql(s, "UPDATE routing_rules SET enabled = 0 "
-				     "WHERE code = 'feedback.local'"),
-			==, 0);
+	                             "WHERE code = 'feedback.local'"),
+	                ==, 0);
 	route_code(s, &fb, "DN", "fallback.city");
 
-	/* A field without a managing department: the rule does not resolve, the next one answers. */
+	/* A field without a managing department: the rule does not resolve, the next one answers.
+	 */
 	struct routing_request den = {.kind = "denunciation",
-				      .field = "religion",
-				      .locality_code = "DN-P-HONAI",
-				      .instance = 1};
+	                              .field = "religion",
+	                              .locality_code = "DN-P-HONAI",
+	                              .instance = 1};
 	route_code(s, &den, "DN-SDTTG", "denunciation.state_management");
 	g_assert_cmpint(write_sql(s, "UPDATE fields SET managing_agency_id = NULL "
-				     "WHERE code = 'religion'"),
-			==, 0);
+	                             "WHERE code = 'religion'"),
+	                ==, 0);
 	route_code(s, &den, "DN", "fallback.city");
 
 	/* A changed target changes the route. */
 	g_assert_cmpint(write_sql(s, "UPDATE routing_rules SET target = 'outside' "
-				     "WHERE code = 'fallback.city'"),
-			==, 0);
+	                             "WHERE code = 'fallback.city'"),
+	                ==, 0);
 	route_code(s, &den, OUTSIDE, "fallback.city");
 
 	/* Nothing enabled: -ENOENT, and nobody is competent. */
@@ -574,16 +576,16 @@ test_data_changes(void)
 
 	/* The schema keeps the agency tree a tree. */
 	g_assert_cmpint(write_sql(s, "UPDATE agencies SET parent_id = 'unit1' "
-				     "WHERE code = 'DN-SNNMT'"),
-			==, -EINVAL);
+	                             "WHERE code = 'DN-SNNMT'"),
+	                ==, -EINVAL);
 	g_assert_cmpint(write_sql(s, "UPDATE agencies SET parent_id = id WHERE code = 'DN-SNV'"),
-			==, -EINVAL);
+	                ==, -EINVAL);
 	g_assert_cmpint(write_sql(s, "UPDATE agencies SET parent_id = (SELECT id FROM agencies "
-				     "WHERE code = 'DN-P-BIENHOA') WHERE code = 'DN-P-TRANBIEN'"),
-			==, 0);
+	                             "WHERE code = 'DN-P-BIENHOA') WHERE code = 'DN-P-TRANBIEN'"),
+	                ==, 0);
 	g_assert_cmpint(write_sql(s, "UPDATE agencies SET parent_id = (SELECT id FROM agencies "
-				     "WHERE code = 'DN-P-TRANBIEN') WHERE code = 'DN-P-BIENHOA'"),
-			==, -EINVAL);
+	                             "WHERE code = 'DN-P-TRANBIEN') WHERE code = 'DN-P-BIENHOA'"),
+	                ==, -EINVAL);
 	/* Rule columns hold only known values. */
 	g_assert_cmpint(write_sql(s, "UPDATE routing_rules SET target = 'police'"), ==, -EINVAL);
 	g_assert_cmpint(write_sql(s, "UPDATE routing_rules SET instance = 3"), ==, -EINVAL);
