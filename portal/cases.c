@@ -126,6 +126,7 @@ static void
 row_read(sqlite3_stmt *st, struct case_row *r)
 {
 	int i = 0;
+	memset(r, 0, sizeof(*r));
 	r->rowid = sqlite3_column_int64(st, i++);
 	r->id = col(st, i++);
 	r->tracking_code = col(st, i++);
