@@ -818,37 +818,73 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 {
 	in->candidates = json_array();
 	char *q = fts_any(title, 8);
-	char *qc = q ? NULL : fts_any(content, 8);
+	char *qc = fts_any(content, 16);
+	char *match = q && qc ? g_strdup_printf("%s OR %s", q, qc) : g_strdup(q ? q : qc);
 	const char *resp_agency =
 		json_string_value(json_object_get(json_object_get(in->params, "respondent"),
 						  "agency_id"));
+	/* The keyed hashes of every petitioner of this petition. */
+	json_t *macs = json_array();
+	json_array_append_new(macs, json_string(in->mac));
+	size_t i;
+	json_t *p;
+	json_array_foreach(in->persons, i, p)
+	{
+		char mac[SEAL_MAC_HEX];
+		const char *nid = json_string_value(json_object_get(p, "national_id"));
+		if (nid) {
+			seal_mac(in->c->seal, nid, mac);
+			json_array_append_new(macs, json_string(mac));
+		}
+	}
+	char *macs_text = json_dumps(macs, JSON_COMPACT);
+	json_decref(macs);
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT c.id, c.status, c.tracking_code, c.agency_id FROM cases c "
-			       "WHERE c.petitioner_mac = ?1 AND c.id <> ?2 AND ("
-			       " (?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3)"
-			       " OR (?4 IS NOT NULL AND c.rowid IN (SELECT rowid FROM cases_fts "
-			       "  WHERE cases_fts MATCH ?4))) ORDER BY c.received_at DESC LIMIT 20",
-			       -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, in->mac, -1, SQLITE_STATIC);
+	/*
+	 * Earlier cases of any of the same petitioners, in any agency, that name the
+	 * same respondent agency or share words (diacritics folded); the score adds
+	 * the respondent match to FTS5's bm25 relevance, best first.
+	 */
+	if (sqlite3_prepare_v2(
+		    db,
+		    "WITH who(mac) AS (SELECT value FROM json_each(?1)),"
+		    " mine(id) AS (SELECT id FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
+		    "  UNION SELECT case_id FROM case_persons WHERE mac IN (SELECT mac FROM who)),"
+		    " text(rowid, rank) AS (SELECT rowid, bm25(cases_fts) FROM cases_fts"
+		    "  WHERE ?4 IS NOT NULL AND cases_fts MATCH ?4)"
+		    " SELECT c.id, c.status, c.tracking_code, c.agency_id,"
+		    "  (CASE WHEN ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3"
+		    "   THEN 1.0 ELSE 0.0 END) + ifnull(-t.rank, 0.0) AS score"
+		    " FROM cases c LEFT JOIN text t ON t.rowid = c.rowid"
+		    " WHERE c.id IN (SELECT id FROM mine) AND c.id <> ?2 AND (t.rowid IS NOT NULL OR"
+		    "  (?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3))"
+		    " ORDER BY score DESC, c.received_at DESC LIMIT 20",
+		    -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, q ? q : qc, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, match, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *status = (const char *)sqlite3_column_text(st, 1);
 			if (strcmp(status, "terminated") == 0) {
 				in->repeat = true;
 			}
+			double score = sqlite3_column_double(st, 4);
 			json_array_append_new(in->candidates,
-					      json_pack("{s:s, s:s, s:s, s:s}", "case_id",
+					      json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
 							(const char *)sqlite3_column_text(st, 0),
 							"status", status, "tracking_code",
 							(const char *)sqlite3_column_text(st, 2),
 							"agency_id",
-							(const char *)sqlite3_column_text(st, 3)));
+							(const char *)sqlite3_column_text(st, 3), "score",
+							score));
 		}
+	} else {
+		td_error(MOD, "related-case query", "err=\"%s\"", sqlite3_errmsg(db));
 	}
 	sqlite3_finalize(st);
+	g_free(macs_text);
+	g_free(match);
 	g_free(q);
 	g_free(qc);
 }
@@ -1898,6 +1934,7 @@ case_get(struct rpc_call *call, json_t *params, void *data)
 		/* Officials of the responsible agency see the petitioner's earlier related cases. */
 		if (access_holds(id, RPC_OFFICIAL | RPC_LEADER, r.agency_id)) {
 			struct intake probe = {0};
+			probe.c = c;
 			memcpy(probe.id, r.id, sizeof(probe.id) - 1);
 			g_strlcpy(probe.mac, r.petitioner_mac, sizeof(probe.mac));
 			json_t *resp = r.respondent ? json_loads(r.respondent, 0, NULL) : NULL;
