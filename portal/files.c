@@ -160,6 +160,9 @@ files_upload_begin(struct files *f, const char *user_id, const char *content_typ
 int
 files_upload_write(struct files_upload *u, const void *buf, size_t len)
 {
+	if (len == 0 || !buf) {
+		return 0;
+	}
 	if (u->bytes + len > u->f->max_bytes) {
 		return 413;
 	}
