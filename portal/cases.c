@@ -24,8 +24,7 @@ static const struct transition transitions[] = {
 	{"case.guide", {"received"}, "guided", KINDS_ALL, ACT_HANDLER},
 	{"case.reject", {"received"}, "rejected", KINDS_ALL, ACT_HANDLER},
 	{"case.file", {"received"}, "filed", KINDS_ALL, ACT_HANDLER},
-	{"petition.withdraw", {"received", "accepted", "suspended"}, "withdrawn", KINDS_ALL,
-	 ACT_OWNER},
+	{"petition.withdraw", {"received", "accepted"}, "withdrawn", KINDS_ALL, ACT_OWNER},
 	{"case.suspend", {"accepted"}, "suspended", KINDS_ALL, ACT_LEADER},
 	{"case.resume", {"suspended"}, "accepted", KINDS_ALL, ACT_LEADER},
 	{"case.extend", {"accepted", "suspended"}, NULL, KINDS_ALL, ACT_LEADER},
@@ -784,13 +783,68 @@ intake_free(struct intake *in)
 	g_free(in);
 }
 
-/* The words of a text as an FTS5 query matching any of them ("w1" OR "w2" …). */
+/*
+ * Text as the search index holds it: NFC, and đ/Đ folded to d/D, which
+ * FTS5's remove_diacritics leaves alone (đ is a letter of its own in
+ * Unicode, not d with a mark). The other diacritics are folded by the
+ * tokenizer. Queries go through the same function.
+ */
 static char *
-fts_any(const char *text, int max_words)
+search_fold(const char *text)
 {
+	char *nfc = g_utf8_normalize(text ? text : "", -1, G_NORMALIZE_NFC);
+	GString *out = g_string_sized_new(nfc ? strlen(nfc) : 0);
+	for (const char *p = nfc ? nfc : ""; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c == 0x0111) {
+			g_string_append_c(out, 'd');
+		} else if (c == 0x0110) {
+			g_string_append_c(out, 'D');
+		} else {
+			g_string_append_unichar(out, c);
+		}
+	}
+	g_free(nfc);
+	return g_string_free(out, FALSE);
+}
+
+/* Words too common in petitions to say two of them are about the same matter. */
+static bool
+common_word(const char *w, gssize len)
+{
+	static const char *const words[] = {
+		"khieu", "nai", "cao", "phan", "anh", "kien", "nghi", "don", "cua", "cac",
+		"nhung", "duoc", "khong", "cho", "voi", "trong", "theo", "nay", "nguoi", "viec",
+		"quyet", "dinh", "toi", "chung", "den", "tai", "ngay", "nam", "thang", "phuong",
+		"xa", "uy", "ban", "nhan", "dan", "ong", "ba", "co", "la", "da", "se", "va"};
+	char *folded = g_utf8_normalize(w, len, G_NORMALIZE_NFD);
+	GString *ascii = g_string_new(NULL);
+	for (const char *p = folded ? folded : ""; *p; p++) {
+		if (g_ascii_isalpha(*p)) {
+			g_string_append_c(ascii, g_ascii_tolower(*p));
+		}
+	}
+	bool common = false;
+	for (size_t i = 0; i < G_N_ELEMENTS(words) && !common; i++) {
+		common = strcmp(ascii->str, words[i]) == 0;
+	}
+	g_string_free(ascii, TRUE);
+	g_free(folded);
+	return common;
+}
+
+/*
+ * The words of a text as an FTS5 query matching any of them ("w1" OR "w2" …):
+ * folded like the index, at least 2 characters; with skip_common, words
+ * common to all petitions are left out (for matching related cases).
+ */
+static char *
+fts_query(const char *text, int max_words, bool skip_common)
+{
+	char *folded = search_fold(text);
 	GString *q = g_string_new(NULL);
 	int n = 0;
-	const char *p = text;
+	const char *p = folded;
 	while (*p && n < max_words) {
 		while (*p && !g_unichar_isalnum(g_utf8_get_char(p))) {
 			p = g_utf8_next_char(p);
@@ -799,20 +853,23 @@ fts_any(const char *text, int max_words)
 		while (*p && g_unichar_isalnum(g_utf8_get_char(p))) {
 			p = g_utf8_next_char(p);
 		}
-		if (p > start && g_utf8_strlen(start, p - start) >= 3) {
+		glong chars = p > start ? g_utf8_strlen(start, p - start) : 0;
+		if (chars >= (skip_common ? 3 : 2) && !(skip_common && common_word(start, p - start))) {
 			g_string_append_printf(q, "%s\"%.*s\"", n ? " OR " : "", (int)(p - start),
 					       start);
 			n++;
 		}
 	}
+	g_free(folded);
 	return n ? g_string_free(q, FALSE) : (g_string_free(q, TRUE), NULL);
 }
 
-/*
- * Earlier cases of the same petitioner (any agency) that look like this one:
- * same respondent agency or matching words. A terminated one among them makes
- * this petition a repeat after termination.
- */
+static char *
+fts_any(const char *text, int max_words)
+{
+	return fts_query(text, max_words, true);
+}
+
 static void
 find_related(sqlite3 *db, struct intake *in, const char *title, const char *content)
 {
@@ -854,7 +911,9 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 		    "  WHERE ?4 IS NOT NULL AND cases_fts MATCH ?4)"
 		    " SELECT c.id, c.status, c.tracking_code, c.agency_id,"
 		    "  (CASE WHEN ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3"
-		    "   THEN 1.0 ELSE 0.0 END) + ifnull(-t.rank, 0.0) AS score"
+		    "   THEN 1.0 ELSE 0.0 END) + ifnull(-t.rank, 0.0) AS score,"
+		    "  c.field = ?5 AND (t.rowid IS NOT NULL OR (?3 IS NOT NULL AND"
+		    "   json_extract(c.respondent, '$.agency_id') = ?3)) AS same_matter"
 		    " FROM cases c LEFT JOIN text t ON t.rowid = c.rowid"
 		    " WHERE c.id IN (SELECT id FROM mine) AND c.id <> ?2 AND (t.rowid IS NOT NULL OR"
 		    "  (?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3))"
@@ -864,9 +923,12 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, match, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, json_string_value(json_object_get(in->params, "field")), -1,
+				  SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *status = (const char *)sqlite3_column_text(st, 1);
-			if (strcmp(status, "terminated") == 0) {
+			/* A repeat: the same field and the same respondent or matching words. */
+			if (strcmp(status, "terminated") == 0 && sqlite3_column_int(st, 5)) {
 				in->repeat = true;
 			}
 			double score = sqlite3_column_double(st, 4);
@@ -966,10 +1028,16 @@ intake_txn(sqlite3 *db, void *data)
 	if (rc == SQLITE_DONE) {
 		rc = sqlite3_prepare_v2(db,
 					"INSERT INTO cases_fts (rowid, title, content) SELECT rowid, "
-					"title, content FROM cases WHERE id = ?1",
+					"?2, ?3 FROM cases WHERE id = ?1",
 					-1, &st, NULL);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2,
+					  search_fold(json_string_value(json_object_get(p, "title"))),
+					  -1, g_free);
+			sqlite3_bind_text(st, 3,
+					  search_fold(json_string_value(json_object_get(p, "content"))),
+					  -1, g_free);
 			rc = sqlite3_step(st);
 		}
 		sqlite3_finalize(st);
@@ -1048,6 +1116,25 @@ intake_txn(sqlite3 *db, void *data)
 	return r;
 }
 
+/* Only the related cases this viewer may see: a list must not reveal that a case exists. */
+static json_t *
+visible_only(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer, json_t *candidates)
+{
+	json_t *out = json_array();
+	size_t i;
+	json_t *cand;
+	json_array_foreach(candidates, i, cand)
+	{
+		struct case_row r;
+		if (row_load(db, json_string_value(json_object_get(cand, "case_id")), &r) == 0 &&
+		    case_visible(c, db, viewer, &r)) {
+			json_array_append(out, cand);
+		}
+		row_clear(&r);
+	}
+	return out;
+}
+
 static void
 intake_done(int status, void *data)
 {
@@ -1062,7 +1149,9 @@ intake_done(int status, void *data)
 					in->explanation, "deadlines",
 					json_object_get(cj, "deadlines"), "case", cj);
 		if (in->who.roles & (RPC_OFFICIAL | RPC_STAFF | RPC_LEADER)) {
-			json_object_set(res, "related_cases", in->candidates);
+			json_object_set_new(res, "related_cases",
+					    visible_only(c, store_reader(c->store), &in->who,
+							 in->candidates));
 		}
 		json_decref(cj);
 		td_info(MOD, "petition received", "case=%s kind=%s via=%s agency=%s", in->id,
@@ -1270,11 +1359,6 @@ intake_start(struct intake *in)
 	}
 	if ((ptr = check_group(in, &reason))) {
 		rpc_call_invalid(in->call, ptr, reason);
-		goto fail;
-	}
-	if (in->mass && strcmp(kind, "denunciation") == 0) {
-		/* Denunciations are made by individuals (LTC 2018 art. 2). */
-		rpc_call_invalid(in->call, "/co_petitioners", "individuals_only");
 		goto fail;
 	}
 	struct routing_route route;
@@ -1938,9 +2022,11 @@ case_get(struct rpc_call *call, json_t *params, void *data)
 			memcpy(probe.id, r.id, sizeof(probe.id) - 1);
 			g_strlcpy(probe.mac, r.petitioner_mac, sizeof(probe.mac));
 			json_t *resp = r.respondent ? json_loads(r.respondent, 0, NULL) : NULL;
-			probe.params = json_pack("{s:o}", "respondent", resp ? resp : json_null());
+			probe.params = json_pack("{s:o, s:s}", "respondent", resp ? resp : json_null(),
+						 "field", r.field);
 			find_related(db, &probe, r.title, r.content);
-			json_object_set_new(cj, "related_cases", probe.candidates);
+			json_object_set_new(cj, "related_cases", visible_only(c, db, id, probe.candidates));
+			json_decref(probe.candidates);
 			json_decref(probe.params);
 		}
 		rpc_call_reply(call, json_pack("{s:o}", "case", cj));
@@ -2126,7 +2212,7 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 	const char *qtext = json_string_value(json_object_get(params, "q"));
 	if (qtext) {
 		/* Every word must appear (diacritics folded by the tokenizer). */
-		char *any = fts_any(qtext, 12);
+		char *any = fts_query(qtext, 12, false);
 		if (any) {
 			char **words = g_strsplit(any, " OR ", -1);
 			q = g_strjoinv(" AND ", words);
@@ -2377,11 +2463,19 @@ reception_record(struct rpc_call *call, json_t *params, void *data)
 		char ptr[48];
 		const char *nid = json_string_value(json_object_get(p, "national_id"));
 		char *name = normalize_person_name(json_string_value(json_object_get(p, "full_name")));
+		const char *key;
+		json_t *kv;
+		bool unknown = false;
+		json_object_foreach(json_is_object(p) ? p : NULL, key, kv)
+		{
+			unknown = unknown || (strcmp(key, "full_name") != 0 &&
+					      strcmp(key, "national_id") != 0);
+		}
 		const char *why = !json_is_object(p) ? "type"
+				  : unknown             ? "unknown"
 				  : !name               ? "format"
 				  : (json_object_get(p, "national_id") && !valid_nid(nid)) ? "format"
-				  : json_object_size(p) > 2 ? "unknown"
-							    : NULL;
+											    : NULL;
 		g_free(name);
 		if (why) {
 			g_snprintf(ptr, sizeof(ptr), "/citizens/%zu", i);

@@ -41,6 +41,9 @@ enum setting_id {
 	S_ADDRESS_MAX_FAILURES,
 	S_PASSWORD_QUEUE,
 	S_SWEEP_INTERVAL,
+	S_MAX_ACTIVE_BOOKINGS,
+	S_CANCEL_BEFORE_MINUTES,
+	S_REMINDER_OFFSETS,
 	S_COUNT,
 };
 
@@ -96,6 +99,14 @@ static const struct setting settings[S_COUNT] = {
 			      "password hashing jobs waiting before callers get -32029"},
 	[S_SWEEP_INTERVAL] = {"sweep_interval", "cases", NULL, "3600", "SECONDS",
 			      "how often deadlines are checked and overdue cases announced"},
+	[S_MAX_ACTIVE_BOOKINGS] = {"max_active_bookings", "schedule", NULL, "3", "N",
+				   "active appointments one citizen may hold at once"},
+	[S_CANCEL_BEFORE_MINUTES] = {"cancel_before_minutes", "schedule", NULL, "60", "MINUTES",
+				     "a citizen may cancel or reschedule up to this long before "
+				     "the slot"},
+	[S_REMINDER_OFFSETS] = {"reminder_offsets", "schedule", NULL, "1440,60", "LIST",
+				"minutes before a slot at which reminders are sent, "
+				"comma-separated (empty: none)"},
 };
 
 static const char *
@@ -349,6 +360,36 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		}
 		cfg->sweep_interval = (unsigned)v;
 		return 0;
+	case S_MAX_ACTIVE_BOOKINGS:
+		if (parse_uint(value, 1, 1000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_active_bookings = (unsigned)v;
+		return 0;
+	case S_CANCEL_BEFORE_MINUTES:
+		if (parse_uint(value, 0, 525600, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->cancel_before_minutes = (unsigned)v;
+		return 0;
+	case S_REMINDER_OFFSETS: {
+		/* At most 8 offsets of 1 minute to 30 days. */
+		char **parts = g_strsplit(value ? value : "", ",", -1);
+		int n = 0;
+		for (char **p = parts; *p; p++) {
+			g_strstrip(*p);
+			if (!**p && !parts[1]) {
+				break; /* an empty list */
+			}
+			if (parse_uint(*p, 1, 43200, &v) < 0 || ++n > 8) {
+				g_strfreev(parts);
+				return -EINVAL;
+			}
+		}
+		g_strfreev(parts);
+		cfg->reminder_offsets = g_strdup(value ? value : "");
+		return 0;
+	}
 	case S_COUNT:
 		break;
 	}
@@ -528,5 +569,6 @@ td_config_finish(struct td_config *cfg)
 	g_free(cfg->jwt_alg);
 	g_free(cfg->jwt_private_key);
 	g_free(cfg->jwt_public_key);
+	g_free(cfg->reminder_offsets);
 	memset(cfg, 0, sizeof(*cfg));
 }

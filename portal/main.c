@@ -27,6 +27,7 @@
 #include "tiepdan/files.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
+#include "tiepdan/schedule.h"
 #include "tiepdan/store.h"
 
 #define MOD "main"
@@ -45,6 +46,7 @@ struct app {
 	struct seal *seal;
 	struct td_calendar *calendar;
 	struct cases *cases;
+	struct schedule *schedule;
 	struct files *files;
 	struct auth *auth;
 	bool stopping;
@@ -254,6 +256,21 @@ main(int argc, char **argv)
 		g_error_free(error);
 		goto out;
 	}
+	struct schedule_options schopts = {
+		.max_active_bookings = app.cfg.max_active_bookings,
+		.cancel_before_minutes = app.cfg.cancel_before_minutes,
+		.timezone = app.cfg.timezone,
+	};
+	if (schedule_parse_offsets(app.cfg.reminder_offsets, &schopts) < 0) {
+		td_error(MOD, "bad reminder offsets", "value=\"%s\"", app.cfg.reminder_offsets);
+		goto out;
+	}
+	app.schedule = schedule_create(app.rpc, app.store, app.calendar, &schopts, &error);
+	if (!app.schedule) {
+		td_error(MOD, "cannot start schedules", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
 	app.routing = portal_routing_create(app.rpc, app.store);
 	if (!app.routing) {
 		goto out;
@@ -294,6 +311,7 @@ out:
 	portal_directory_destroy(app.directory);
 	portal_routing_destroy(app.routing);
 	cases_destroy(app.cases);
+	schedule_destroy(app.schedule);
 	files_destroy(app.files);
 	td_calendar_destroy(app.calendar);
 	seal_destroy(app.seal);

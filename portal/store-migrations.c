@@ -526,6 +526,8 @@ static const char migration_4[] =
 /*
  * Migration 5: attachments. A file is stored once per SHA-256; who uploaded
  * it (and so may attach it) and which cases hold it are separate tables.
+ * Also the anchor of each case's timeline: its length and head hash, kept in
+ * the case row by timeline_append().
  */
 /* clang-format off */
 static const char migration_5[] =
@@ -549,7 +551,107 @@ static const char migration_5[] =
 	"  added_at TEXT NOT NULL,\n"
 	"  PRIMARY KEY (case_id, file_id)\n"
 	") STRICT;\n"
-	"CREATE INDEX case_files_file ON case_files(file_id);\n";
+	"CREATE INDEX case_files_file ON case_files(file_id);\n"
+	/* The chain's head and length, so that cutting events off its end is seen too. */
+	"ALTER TABLE cases ADD COLUMN timeline_length INTEGER NOT NULL DEFAULT 0;\n"
+	"ALTER TABLE cases ADD COLUMN timeline_head TEXT;\n";
+/* clang-format on */
+
+/*
+ * Migration 6: reception schedules and appointments (PROTOCOL.md §6). The
+ * invariants that must hold under any concurrency are in the schema:
+ *  - a seat of a slot is held by at most one active appointment (partial
+ *    unique index on (slot_id, seat) WHERE status = 'active'), and no seat
+ *    number exceeds the slot's capacity (triggers on insert and update), so a
+ *    slot never holds more active appointments than its capacity;
+ *  - a citizen holds at most one active appointment per slot and waits at
+ *    most once per slot;
+ *  - a slot's capacity and times never change once published;
+ *  - a reminder is one row per (appointment, offset, recipient): sent_at is
+ *    set once.
+ * Times are stored twice: as RFC 3339 text in the portal's zone (what the
+ * wire shows) and as Unix seconds (what comparisons use).
+ */
+/* clang-format off */
+static const char migration_6[] =
+	"CREATE TABLE schedules (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),\n"
+	"  agency_id TEXT NOT NULL REFERENCES agencies(id),\n"
+	"  host_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  mode TEXT NOT NULL CHECK (mode IN ('in_person', 'online')),\n"
+	"  location TEXT,\n"
+	"  leader_day INTEGER NOT NULL DEFAULT 0 CHECK (leader_day IN (0, 1)),\n"
+	"  ad_hoc INTEGER NOT NULL DEFAULT 0 CHECK (ad_hoc IN (0, 1)),\n"
+	"  created_by TEXT NOT NULL REFERENCES users(id),\n"
+	"  created_at TEXT NOT NULL\n"
+	") STRICT;\n"
+	"CREATE TABLE slots (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),\n"
+	"  schedule_id TEXT NOT NULL REFERENCES schedules(id),\n"
+	"  agency_id TEXT NOT NULL REFERENCES agencies(id),\n"
+	"  host_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  start_at TEXT NOT NULL,\n"
+	"  end_at TEXT NOT NULL,\n"
+	"  start_s INTEGER NOT NULL,\n"
+	"  end_s INTEGER NOT NULL,\n"
+	"  capacity INTEGER NOT NULL CHECK (capacity BETWEEN 1 AND 1000),\n"
+	"  mode TEXT NOT NULL CHECK (mode IN ('in_person', 'online')),\n"
+	"  location TEXT,\n"
+	"  leader_day INTEGER NOT NULL DEFAULT 0 CHECK (leader_day IN (0, 1)),\n"
+	"  CHECK (end_s > start_s)\n"
+	") STRICT;\n"
+	"CREATE INDEX slots_start ON slots(start_s);\n"
+	"CREATE INDEX slots_agency ON slots(agency_id, start_s);\n"
+	"CREATE INDEX slots_schedule ON slots(schedule_id);\n"
+	"CREATE TRIGGER slots_fixed BEFORE UPDATE OF capacity, start_s, end_s, agency_id ON slots\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a published slot does not change'); END;\n"
+	"CREATE TABLE appointments (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),\n"
+	"  slot_id TEXT NOT NULL REFERENCES slots(id),\n"
+	"  citizen_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  seat INTEGER NOT NULL CHECK (seat >= 1),\n"
+	"  status TEXT NOT NULL CHECK (status IN ('active', 'cancelled')),\n"
+	"  topic TEXT NOT NULL,\n"
+	"  case_id TEXT REFERENCES cases(id),\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  cancelled_at TEXT,\n"
+	"  cancel_reason TEXT,\n"
+	"  cancelled_by TEXT REFERENCES users(id),\n"
+	"  CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL))\n"
+	") STRICT;\n"
+	"CREATE UNIQUE INDEX appointments_one_seat ON appointments(slot_id, seat)\n"
+	"  WHERE status = 'active';\n"
+	"CREATE UNIQUE INDEX appointments_once_per_slot ON appointments(slot_id, citizen_id)\n"
+	"  WHERE status = 'active';\n"
+	"CREATE INDEX appointments_citizen ON appointments(citizen_id, status);\n"
+	"CREATE TRIGGER appointments_seat_in_capacity BEFORE INSERT ON appointments\n"
+	"  WHEN NEW.seat > (SELECT capacity FROM slots WHERE id = NEW.slot_id)\n"
+	"  BEGIN SELECT RAISE(ABORT, 'seat beyond the capacity of the slot'); END;\n"
+	"CREATE TRIGGER appointments_seat_in_capacity_update\n"
+	"  BEFORE UPDATE OF slot_id, seat, status ON appointments\n"
+	"  WHEN NEW.status = 'active' AND NEW.seat > (SELECT capacity FROM slots WHERE id = NEW.slot_id)\n"
+	"  BEGIN SELECT RAISE(ABORT, 'seat beyond the capacity of the slot'); END;\n"
+	"CREATE TABLE waitlist (\n"
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"  slot_id TEXT NOT NULL REFERENCES slots(id),\n"
+	"  citizen_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  topic TEXT NOT NULL,\n"
+	"  case_id TEXT REFERENCES cases(id),\n"
+	"  joined_at TEXT NOT NULL,\n"
+	"  UNIQUE (slot_id, citizen_id)\n"
+	") STRICT;\n"
+	"CREATE TABLE reminders (\n"
+	"  appointment_id TEXT NOT NULL REFERENCES appointments(id),\n"
+	"  offset_min INTEGER NOT NULL CHECK (offset_min > 0),\n"
+	"  user_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  due_s INTEGER NOT NULL,\n"
+	"  sent_at TEXT,\n"
+	"  PRIMARY KEY (appointment_id, offset_min, user_id)\n"
+	") STRICT;\n"
+	"CREATE INDEX reminders_due ON reminders(due_s) WHERE sent_at IS NULL;\n"
+	"CREATE TRIGGER reminders_sent_once BEFORE UPDATE OF sent_at ON reminders\n"
+	"  WHEN OLD.sent_at IS NOT NULL\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a reminder is sent once'); END;\n";
 /* clang-format on */
 
 const char *const store_migrations[] = {
@@ -558,6 +660,7 @@ const char *const store_migrations[] = {
     migration_3,
     migration_4,
     migration_5,
+    migration_6,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

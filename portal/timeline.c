@@ -295,6 +295,19 @@ timeline_append(sqlite3 *db, const char *case_id, const char *actor, const char 
 	if (rc != SQLITE_DONE) {
 		return store_errno(rc);
 	}
+	rc = sqlite3_prepare_v3(db,
+				"UPDATE cases SET timeline_length = ?2, timeline_head = ?3 WHERE id = ?1",
+				-1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		return store_errno(rc);
+	}
 	if (seq_out) {
 		*seq_out = seq;
 	}
@@ -347,5 +360,22 @@ timeline_verify(sqlite3 *db, const char *case_id, struct timeline_check *out)
 		return -EIO;
 	}
 	g_strlcpy(out->head_hash, out->length ? prev : genesis, sizeof(out->head_hash));
+	/* The case row remembers the length and head: events cut off the end show here. */
+	if (sqlite3_prepare_v2(db, "SELECT timeline_length, timeline_head FROM cases WHERE id = ?1",
+			       -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t length = sqlite3_column_int64(st, 0);
+		const char *head = (const char *)sqlite3_column_text(st, 1);
+		if (length != out->length || (length > 0 && g_strcmp0(head, out->head_hash) != 0)) {
+			if (out->ok) {
+				out->first_bad_seq = MIN(length, out->length) + 1;
+			}
+			out->ok = false;
+		}
+	}
+	sqlite3_finalize(st);
 	return 0;
 }

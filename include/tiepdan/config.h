@@ -45,6 +45,10 @@ struct td_config {
 	unsigned password_queue;    /* password jobs waiting before -32029, 32 */
 	/* [cases] */
 	unsigned sweep_interval;    /* seconds between deadline sweeps, 3600 */
+	/* [schedule] */
+	unsigned max_active_bookings;   /* active bookings one citizen may hold, 3 */
+	unsigned cancel_before_minutes; /* a citizen cancels up to this long before a slot, 60 */
+	char *reminder_offsets;         /* minutes before a slot, comma-separated, "1440,60" */
 };
 
 /**

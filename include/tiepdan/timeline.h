@@ -6,7 +6,10 @@
  * SHA-256 over the previous event's hash (64 lowercase hex digits; 64 zeros
  * before the first event) immediately followed by the canonical JSON (RFC
  * 8785) of the event {case_id, seq, at, actor, action, data}. Editing,
- * removing or reordering any stored event breaks every hash from there on.
+ * removing or reordering any stored event breaks every hash from there on;
+ * the case row keeps the chain's length and head hash, so cutting events off
+ * the end is seen too. (Someone who can rewrite the database can rewrite all
+ * of it; anchoring heads outside the database is future work.)
  */
 
 #include <jansson.h>

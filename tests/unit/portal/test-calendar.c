@@ -29,7 +29,8 @@ D(const char *s)
 static struct td_calendar *
 shipped(void)
 {
-	char *path = g_test_build_filename(G_TEST_DIST, "..", "portal", "data", "holidays.ini", NULL);
+	char *path =
+	    g_test_build_filename(G_TEST_DIST, "..", "portal", "data", "holidays.ini", NULL);
 	GError *error = NULL;
 	struct td_calendar *cal = td_calendar_load(path, &error);
 	g_assert_no_error(error);

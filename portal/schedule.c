@@ -1,0 +1,1941 @@
+/* SPDX-License-Identifier: AGPL-3.0-or-later */
+#include "tiepdan/schedule.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "tiepdan/access.h"
+#include "tiepdan/log.h"
+
+/*
+ * Schedules, slots and appointments (PROTOCOL.md §6, DOMAIN.md §5).
+ *
+ * Every change is one store_write: the job's transaction reads what it needs
+ * on the writer connection, decides, writes, and records a refusal in the job
+ * (nothing written) which done answers after COMMIT. The writer serialises
+ * concurrent bookings; the schema (migration 6) holds the one-seat invariant
+ * even if this code were wrong: a partial unique index on (slot_id, seat) of
+ * active appointments and a trigger refusing a seat above the capacity.
+ *
+ * Times: the wire carries RFC 3339; slots store their start and end both as
+ * text in the portal's zone and as Unix seconds, which every comparison uses.
+ */
+
+#define MOD "schedule"
+
+/* Most slots one schedule.create may publish, and most days it may span. */
+#define MAX_SLOTS 5000
+#define MAX_DAYS 400
+/* Schedules are published at least this many working days ahead (LTCD 24). */
+#define NOTICE_WORKING_DAYS 5
+
+struct schedule {
+	struct rpc *rpc;
+	struct store *store;
+	struct td_calendar *cal;
+	struct schedule_options opts;
+	GTimeZone *tz;
+	guint tick;
+	bool sweeping; /* a reminder write is in flight */
+};
+
+static int64_t
+now_s(void)
+{
+	return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS+07:00" of a Unix time in the portal's zone. */
+static char *
+local_text(struct schedule *s, int64_t t)
+{
+	GDateTime *utc = g_date_time_new_from_unix_utc(t);
+	GDateTime *loc = g_date_time_to_timezone(utc, s->tz);
+	char *out = g_date_time_format(loc, "%Y-%m-%dT%H:%M:%S%:z");
+	g_date_time_unref(loc);
+	g_date_time_unref(utc);
+	return out;
+}
+
+/* The date in the portal's zone of a Unix time. */
+static void
+local_date(struct schedule *s, int64_t t, GDate *out)
+{
+	GDateTime *utc = g_date_time_new_from_unix_utc(t);
+	GDateTime *loc = g_date_time_to_timezone(utc, s->tz);
+	g_date_clear(out, 1);
+	g_date_set_dmy(out, (GDateDay)g_date_time_get_day_of_month(loc),
+		       (GDateMonth)g_date_time_get_month(loc), (GDateYear)g_date_time_get_year(loc));
+	g_date_time_unref(loc);
+	g_date_time_unref(utc);
+}
+
+static char *
+col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? g_strdup((const char *)t) : NULL;
+}
+
+static json_t *
+col_json(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? json_string((const char *)t) : json_null();
+}
+
+/* ---- rendering ---- */
+
+#define APPT_SELECT                                                                               \
+	"SELECT a.id, a.slot_id, s.start_at, s.end_at, s.agency_id, s.host_id, u.full_name, "    \
+	"s.mode, s.location, a.topic, a.case_id, a.status, a.seat, a.created_at, "               \
+	"a.cancelled_at, a.cancel_reason, a.citizen_id, s.start_s "                              \
+	"FROM appointments a JOIN slots s ON s.id = a.slot_id JOIN users u ON u.id = s.host_id "
+
+/* The appointment object of PROTOCOL.md §6 from a row of APPT_SELECT. */
+static json_t *
+appt_row_json(sqlite3_stmt *st)
+{
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:s, s:o, s:s, s:I, "
+			 "s:s, s:o, s:o, s:s}",
+			 "id", (const char *)sqlite3_column_text(st, 0), "slot_id",
+			 (const char *)sqlite3_column_text(st, 1), "start",
+			 (const char *)sqlite3_column_text(st, 2), "end",
+			 (const char *)sqlite3_column_text(st, 3), "agency_id",
+			 (const char *)sqlite3_column_text(st, 4), "host", "id",
+			 (const char *)sqlite3_column_text(st, 5), "full_name",
+			 (const char *)sqlite3_column_text(st, 6), "mode",
+			 (const char *)sqlite3_column_text(st, 7), "location", col_json(st, 8),
+			 "topic", (const char *)sqlite3_column_text(st, 9), "case_id",
+			 col_json(st, 10), "status", (const char *)sqlite3_column_text(st, 11),
+			 "seat", (json_int_t)sqlite3_column_int64(st, 12), "created_at",
+			 (const char *)sqlite3_column_text(st, 13), "cancelled_at",
+			 col_json(st, 14), "cancel_reason", col_json(st, 15), "citizen_id",
+			 (const char *)sqlite3_column_text(st, 16));
+}
+
+/* (transfer full, nullable) One appointment as the wire shows it; *citizen_id (nullable)
+ * receives its owner. */
+static json_t *
+appt_json(sqlite3 *db, const char *id, char **citizen_id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *o = NULL;
+	if (sqlite3_prepare_v3(db, APPT_SELECT "WHERE a.id = ?1", -1, SQLITE_PREPARE_PERSISTENT,
+			       &st, NULL) != SQLITE_OK) {
+		td_error(MOD, "appointment query", "err=\"%s\"", sqlite3_errmsg(db));
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		o = appt_row_json(st);
+		if (citizen_id) {
+			*citizen_id = col(st, 16);
+		}
+	}
+	sqlite3_finalize(st);
+	return o;
+}
+
+#define SLOT_SELECT                                                                               \
+	"SELECT s.id, s.start_at, s.end_at, s.host_id, u.full_name, s.mode, s.location, "         \
+	"s.agency_id, s.capacity, s.leader_day, s.capacity - (SELECT count(*) FROM appointments " \
+	"a WHERE a.slot_id = s.id AND a.status = 'active') AS remaining, s.start_s, "              \
+	"(SELECT count(*) FROM waitlist w WHERE w.slot_id = s.id) AS waiting "                    \
+	"FROM slots s JOIN users u ON u.id = s.host_id "
+
+static json_t *
+slot_row_json(sqlite3_stmt *st)
+{
+	return json_pack("{s:s, s:s, s:s, s:{s:s, s:s}, s:s, s:o, s:s, s:I, s:b, s:I, s:I}",
+			 "slot_id", (const char *)sqlite3_column_text(st, 0), "start",
+			 (const char *)sqlite3_column_text(st, 1), "end",
+			 (const char *)sqlite3_column_text(st, 2), "host", "id",
+			 (const char *)sqlite3_column_text(st, 3), "full_name",
+			 (const char *)sqlite3_column_text(st, 4), "mode",
+			 (const char *)sqlite3_column_text(st, 5), "location", col_json(st, 6),
+			 "agency_id", (const char *)sqlite3_column_text(st, 7), "capacity",
+			 (json_int_t)sqlite3_column_int64(st, 8), "leader_day",
+			 sqlite3_column_int(st, 9) != 0, "remaining",
+			 (json_int_t)sqlite3_column_int64(st, 10), "waiting",
+			 (json_int_t)sqlite3_column_int64(st, 12));
+}
+
+/* ---- events ---- */
+
+struct notify_ctx {
+	const char *method;
+	json_t *params;
+	unsigned sent;
+};
+
+static void
+notify_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
+{
+	struct notify_ctx *n = data;
+	(void)id;
+	if (rpc_notify(rpc, client_id, n->method, json_incref(n->params)) == 0) {
+		n->sent++;
+	}
+}
+
+/* method {appointment, …extra} to every connection bound to user_id; extra is (transfer full,
+ * nullable). Returns the number of connections reached. */
+static unsigned
+notify_user(struct schedule *s, const char *user_id, const char *method, json_t *appt,
+	    json_t *extra)
+{
+	struct notify_ctx n = {.method = method};
+	n.params = json_pack("{s:O}", "appointment", appt);
+	if (extra) {
+		json_object_update(n.params, extra);
+		json_decref(extra);
+	}
+	rpc_foreach_bound(s->rpc, user_id, notify_one, &n);
+	json_decref(n.params);
+	return n.sent;
+}
+
+static void
+count_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
+{
+	(void)rpc;
+	(void)client_id;
+	(void)id;
+	(*(unsigned *)data)++;
+}
+
+static bool
+user_online(struct schedule *s, const char *user_id)
+{
+	unsigned n = 0;
+	rpc_foreach_bound(s->rpc, user_id, count_one, &n);
+	return n > 0;
+}
+
+/* event.appointment.updated with the stored appointment to its citizen. */
+static void
+announce(struct schedule *s, const char *appt_id)
+{
+	char *citizen = NULL;
+	json_t *a = appt_json(store_reader(s->store), appt_id, &citizen);
+	if (a && citizen) {
+		notify_user(s, citizen, "event.appointment.updated", a, NULL);
+	}
+	json_decref(a);
+	g_free(citizen);
+}
+
+/* ---- jobs ---- */
+
+/*
+ * One write job of any method. The transaction fills code/reason for a
+ * refusal (then it wrote nothing) or the ids for done to render.
+ */
+struct job {
+	struct schedule *s;
+	struct rpc_call *call;
+	struct rpc_identity who;
+	json_t *params;
+	/* schedule.create, decided before the transaction */
+	char schedule_id[23];
+	GArray *slot_starts; /* int64_t */
+	int64_t slot_len;
+	/* set by the transaction */
+	int code;
+	const char *reason;
+	json_t *error_data;
+	char appt_id[23];
+	char *promoted;     /* (nullable) an appointment given to the first in line */
+	int64_t position;   /* appointment.wait */
+};
+
+static void
+job_free(struct job *j)
+{
+	rpc_identity_clear(&j->who);
+	json_decref(j->params);
+	json_decref(j->error_data);
+	if (j->slot_starts) {
+		g_array_free(j->slot_starts, TRUE);
+	}
+	g_free(j->promoted);
+	g_free(j);
+}
+
+static struct job *
+job_new(struct schedule *s, struct rpc_call *call, json_t *params)
+{
+	struct job *j = g_new0(struct job, 1);
+	j->s = s;
+	j->call = call;
+	j->params = json_incref(params);
+	rpc_identity_copy(&j->who, rpc_call_identity(call));
+	return j;
+}
+
+static int
+refuse(struct job *j, int code, const char *reason)
+{
+	j->code = code;
+	j->reason = reason;
+	return 0;
+}
+
+static const char *
+param(struct job *j, const char *name)
+{
+	return json_string_value(json_object_get(j->params, name));
+}
+
+static void
+job_start(struct job *j, store_txn_fn fn, store_done_fn done)
+{
+	if (store_write(j->s->store, fn, done, j) < 0) {
+		rpc_call_error(j->call, TD_ERR_RATE_LIMITED, NULL,
+			       json_pack("{s:i}", "retry_after_s", 1));
+		job_free(j);
+	}
+}
+
+/* Answers a refusal recorded by the transaction, or an internal error; true when it did. */
+static bool
+answer_failure(struct job *j, int status)
+{
+	if (status < 0) {
+		td_error(MOD, "write not stored", "method=%s err=%d", rpc_call_method(j->call),
+			 status);
+		rpc_call_error(j->call, TD_ERR_INTERNAL, NULL, NULL);
+		return true;
+	}
+	if (j->code) {
+		json_t *data = j->error_data ? json_incref(j->error_data) : NULL;
+		if (j->reason) {
+			if (!data) {
+				data = json_object();
+			}
+			json_object_set_new(data, "reason", json_string(j->reason));
+		}
+		rpc_call_error(j->call, j->code, NULL, data);
+		return true;
+	}
+	return false;
+}
+
+static int
+step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}
+
+static int
+prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+		td_error(MOD, "statement", "err=\"%s\"", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* ---- seats ---- */
+
+struct slot_row {
+	int64_t capacity, start_s, end_s;
+	char *agency_id;
+};
+
+/* 0, -ENOENT, -EIO. */
+static int
+slot_load(sqlite3 *db, const char *slot_id, struct slot_row *out)
+{
+	sqlite3_stmt *st = NULL;
+	memset(out, 0, sizeof(*out));
+	if (prepare(db, "SELECT capacity, start_s, end_s, agency_id FROM slots WHERE id = ?1",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->capacity = sqlite3_column_int64(st, 0);
+		out->start_s = sqlite3_column_int64(st, 1);
+		out->end_s = sqlite3_column_int64(st, 2);
+		out->agency_id = col(st, 3);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+/*
+ * Whether citizen_id may take a seat in slot now, and which: the refusal
+ * reason ("overlap", "limit", "full") or NULL with *seat the lowest free seat.
+ * exclude_id (nullable) is an appointment of the citizen that is being moved:
+ * it neither overlaps nor counts toward the limit. Order of the checks: an
+ * overlap (also holding this very slot) and the limit are about the citizen
+ * and are told before "full", which is about the slot.
+ */
+static int
+seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *slot_id,
+	 const struct slot_row *slot, const char *exclude_id, int64_t *seat, const char **reason)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+	*reason = NULL;
+	*seat = 0;
+	if (prepare(db,
+		    "SELECT 1 FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
+		    "a.citizen_id = ?1 AND a.status = 'active' AND a.id IS NOT ?2 AND "
+		    "s.start_s < ?4 AND s.end_s > ?3 LIMIT 1",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, citizen_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, exclude_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, slot->start_s);
+	sqlite3_bind_int64(st, 4, slot->end_s);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW) {
+		*reason = "overlap";
+		return 0;
+	} else if (rc != SQLITE_DONE) {
+		return -EIO;
+	}
+	if (prepare(db,
+		    "SELECT count(*) FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
+		    "a.citizen_id = ?1 AND a.status = 'active' AND a.id IS NOT ?2 AND s.end_s > ?3",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, citizen_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, exclude_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, now_s());
+	rc = sqlite3_step(st);
+	int64_t held = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+	sqlite3_finalize(st);
+	if (held < 0) {
+		return -EIO;
+	}
+	if (held >= (int64_t)s->opts.max_active_bookings) {
+		*reason = "limit";
+		return 0;
+	}
+	if (prepare(db,
+		    "SELECT seat FROM appointments WHERE slot_id = ?1 AND status = 'active' "
+		    "ORDER BY seat",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	int64_t want = 1;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t taken = sqlite3_column_int64(st, 0);
+		if (taken > want) {
+			break;
+		}
+		want = taken + 1;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		return -EIO;
+	}
+	if (want > slot->capacity) {
+		*reason = "full";
+		return 0;
+	}
+	*seat = want;
+	return 0;
+}
+
+/* One reminder row per offset and recipient (the citizen, the host) still in the future. */
+static int
+reminders_plan(struct schedule *s, sqlite3 *db, const char *appt_id, const char *citizen_id,
+	       const char *slot_id)
+{
+	sqlite3_stmt *st = NULL;
+	int e = 0;
+	if (prepare(db, "DELETE FROM reminders WHERE appointment_id = ?1", &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, appt_id, -1, SQLITE_STATIC);
+	if ((e = step_done(st)) < 0) {
+		return e;
+	}
+	for (size_t i = 0; i < s->opts.n_offsets && e == 0; i++) {
+		if (prepare(db,
+			    "INSERT OR IGNORE INTO reminders (appointment_id, offset_min, user_id, "
+			    "due_s) SELECT ?1, ?2, who.value, s.start_s - ?2 * 60 FROM slots s, "
+			    "json_each(json_array(?3, s.host_id)) who WHERE s.id = ?4 AND "
+			    "s.start_s - ?2 * 60 > ?5",
+			    &st) < 0) {
+			return -EIO;
+		}
+		sqlite3_bind_text(st, 1, appt_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, s->opts.reminder_offsets[i]);
+		sqlite3_bind_text(st, 3, citizen_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, slot_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, now_s());
+		e = step_done(st);
+	}
+	return e;
+}
+
+static int
+appt_insert(struct schedule *s, sqlite3 *db, const char *id, const char *slot_id,
+	    const char *citizen_id, int64_t seat, const char *topic, const char *case_id)
+{
+	sqlite3_stmt *st = NULL;
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	if (prepare(db,
+		    "INSERT INTO appointments (id, slot_id, citizen_id, seat, status, topic, "
+		    "case_id, created_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, slot_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, citizen_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, seat);
+	sqlite3_bind_text(st, 5, topic ? topic : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
+	int e = step_done(st);
+	return e < 0 ? e : reminders_plan(s, db, id, citizen_id, slot_id);
+}
+
+/*
+ * A seat of slot_id was freed in this transaction: it goes, in the same
+ * transaction, to the first in line who may take it. A waiter who now
+ * overlaps another booking or is at the limit keeps their place and the next
+ * one is tried; nobody gets it when the slot has begun. *promoted receives the
+ * new appointment's id.
+ */
+static int
+promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
+{
+	struct slot_row slot;
+	sqlite3_stmt *st = NULL;
+	int e = slot_load(db, slot_id, &slot);
+	if (e < 0) {
+		return e;
+	}
+	if (slot.start_s <= now_s()) {
+		g_free(slot.agency_id);
+		return 0;
+	}
+	if (prepare(db,
+		    "SELECT seq, citizen_id, topic, case_id FROM waitlist WHERE slot_id = ?1 "
+		    "ORDER BY seq",
+		    &st) < 0) {
+		g_free(slot.agency_id);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	GPtrArray *line = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		g_ptr_array_add(line, json_pack("{s:I, s:s, s:s, s:o}", "seq",
+						(json_int_t)sqlite3_column_int64(st, 0), "citizen",
+						(const char *)sqlite3_column_text(st, 1), "topic",
+						(const char *)sqlite3_column_text(st, 2), "case_id",
+						col_json(st, 3)));
+	}
+	sqlite3_finalize(st);
+	for (guint i = 0; i < line->len && e == 0; i++) {
+		json_t *w = line->pdata[i];
+		const char *citizen = json_string_value(json_object_get(w, "citizen"));
+		const char *reason = NULL;
+		int64_t seat = 0;
+		e = seat_for(s, db, citizen, slot_id, &slot, NULL, &seat, &reason);
+		if (e < 0 || (reason && strcmp(reason, "full") == 0)) {
+			break;
+		}
+		if (reason) {
+			continue;
+		}
+		char id[23];
+		store_new_id(id);
+		e = appt_insert(s, db, id, slot_id, citizen, seat,
+				json_string_value(json_object_get(w, "topic")),
+				json_string_value(json_object_get(w, "case_id")));
+		if (e == 0 && prepare(db, "DELETE FROM waitlist WHERE seq = ?1", &st) == 0) {
+			sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(w, "seq")));
+			e = step_done(st);
+		}
+		if (e == 0) {
+			*promoted = g_strdup(id);
+		}
+		break;
+	}
+	g_ptr_array_free(line, TRUE);
+	g_free(slot.agency_id);
+	return e;
+}
+
+/* ---- schedule.create ---- */
+
+static int
+create_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct schedule *s = j->s;
+	const char *agency_id = param(j, "agency_id");
+	const char *host_id = param(j, "host_id");
+	bool leader_day = json_is_true(json_object_get(j->params, "leader_day"));
+	sqlite3_stmt *st = NULL;
+	char now[STORE_TIME_SIZE];
+	int e;
+
+	/* The host: an official or a leader of the agency, whose account is enabled. */
+	if (prepare(db,
+		    "SELECT max(r.role = 'leader') FROM user_roles r JOIN users u ON u.id = "
+		    "r.user_id WHERE r.user_id = ?1 AND r.agency_id = ?2 AND r.role IN "
+		    "('official', 'leader') AND u.disabled = 0",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, agency_id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	bool host = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+	bool leader = host && sqlite3_column_int(st, 0) == 1;
+	sqlite3_finalize(st);
+	if (!host) {
+		j->error_data = json_pack("{s:s}", "field", "/host_id");
+		return refuse(j, TD_ERR_INVALID_PARAMS, "not_a_host");
+	}
+	if (leader_day && !leader) {
+		j->error_data = json_pack("{s:s}", "field", "/leader_day");
+		return refuse(j, TD_ERR_INVALID_PARAMS, "host_not_leader");
+	}
+	store_time_now(now);
+	if (prepare(db,
+		    "INSERT INTO schedules (id, agency_id, host_id, mode, location, leader_day, "
+		    "ad_hoc, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, j->schedule_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, agency_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, host_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, param(j, "mode"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, param(j, "location"), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 6, leader_day);
+	sqlite3_bind_int(st, 7, json_is_true(json_object_get(j->params, "ad_hoc")));
+	sqlite3_bind_text(st, 8, j->who.user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
+	if ((e = step_done(st)) < 0) {
+		return e;
+	}
+	if (prepare(db,
+		    "INSERT INTO slots (id, schedule_id, agency_id, host_id, start_at, end_at, "
+		    "start_s, end_s, capacity, mode, location, leader_day) VALUES (?1, ?2, ?3, ?4, "
+		    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	for (guint i = 0; i < j->slot_starts->len && e == 0; i++) {
+		int64_t start = g_array_index(j->slot_starts, int64_t, i);
+		char id[23];
+		store_new_id(id);
+		char *a = local_text(s, start), *b = local_text(s, start + j->slot_len);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 2, j->schedule_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, agency_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, host_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, a, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 6, b, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 7, start);
+		sqlite3_bind_int64(st, 8, start + j->slot_len);
+		sqlite3_bind_int64(st, 9, json_integer_value(json_object_get(j->params, "capacity")));
+		sqlite3_bind_text(st, 10, param(j, "mode"), -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, param(j, "location"), -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 12, leader_day);
+		rc = sqlite3_step(st);
+		e = rc == SQLITE_DONE ? 0 : store_errno(rc);
+		g_free(a);
+		g_free(b);
+	}
+	sqlite3_finalize(st);
+	return e;
+}
+
+static void
+create_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		sqlite3 *db = store_reader(j->s->store);
+		sqlite3_stmt *st = NULL;
+		json_t *slots = json_array();
+		if (prepare(db, SLOT_SELECT "WHERE s.schedule_id = ?1 ORDER BY s.start_s", &st) ==
+		    0) {
+			sqlite3_bind_text(st, 1, j->schedule_id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				json_array_append_new(slots, slot_row_json(st));
+			}
+			sqlite3_finalize(st);
+		}
+		td_info(MOD, "schedule published", "schedule=%s slots=%zu", j->schedule_id,
+			json_array_size(slots));
+		rpc_call_reply(j->call, json_pack("{s:s, s:o}", "schedule_id", j->schedule_id,
+						  "slots", slots));
+	}
+	job_free(j);
+}
+
+/* A local date plus months (the day clamped to the month's last day). */
+static void
+add_period(GDate *d, const char *freq, int k)
+{
+	if (strcmp(freq, "weekly") == 0) {
+		g_date_add_days(d, (guint)(7 * k));
+	} else {
+		g_date_add_months(d, (guint)k);
+	}
+}
+
+/*
+ * Cuts the schedule into slots. start and end give a daily window: from
+ * start's time of day to end's, on every date from start's date to end's
+ * (one date when they are equal); with repeat, the same dates shifted by one
+ * week or month at a time while the shifted first date is not after `until`.
+ * Each window is cut into slot_minutes pieces from its start; a remainder
+ * shorter than a slot is not published. Days that are not working days
+ * (weekends, public holidays and their make-up days, per the calendar) get no
+ * slot. Returns NULL (the call answered) on bad input.
+ */
+static GArray *
+cut_slots(struct schedule *s, struct rpc_call *call, json_t *params, int64_t *slot_len)
+{
+	GDateTime *t0 = NULL, *t1 = NULL, *a = NULL, *b = NULL;
+	GArray *out = NULL;
+	const char *freq = NULL;
+	GDate until;
+	g_date_clear(&until, 1);
+
+	a = g_date_time_new_from_iso8601(json_string_value(json_object_get(params, "start")), NULL);
+	b = g_date_time_new_from_iso8601(json_string_value(json_object_get(params, "end")), NULL);
+	if (!a || !b) {
+		rpc_call_invalid(call, a ? "/end" : "/start", "format");
+		goto out;
+	}
+	t0 = g_date_time_to_timezone(a, s->tz);
+	t1 = g_date_time_to_timezone(b, s->tz);
+	if (g_date_time_compare(t1, t0) <= 0) {
+		rpc_call_invalid(call, "/end", "before_start");
+		goto out;
+	}
+	int day0 = g_date_time_get_hour(t0) * 3600 + g_date_time_get_minute(t0) * 60 +
+		   g_date_time_get_second(t0);
+	int day1 = g_date_time_get_hour(t1) * 3600 + g_date_time_get_minute(t1) * 60 +
+		   g_date_time_get_second(t1);
+	GDate d0, d1;
+	g_date_clear(&d0, 1);
+	g_date_clear(&d1, 1);
+	g_date_set_dmy(&d0, (GDateDay)g_date_time_get_day_of_month(t0),
+		       (GDateMonth)g_date_time_get_month(t0), (GDateYear)g_date_time_get_year(t0));
+	g_date_set_dmy(&d1, (GDateDay)g_date_time_get_day_of_month(t1),
+		       (GDateMonth)g_date_time_get_month(t1), (GDateYear)g_date_time_get_year(t1));
+	int span = g_date_days_between(&d0, &d1);
+	if (span > 0 && day1 <= day0) {
+		/* several dates: the window is a time of day, so it must not wrap midnight */
+		rpc_call_invalid(call, "/end", "window");
+		goto out;
+	}
+	if (span == 0) {
+		day1 = day0 + (int)(g_date_time_to_unix(t1) - g_date_time_to_unix(t0));
+	}
+	if (span >= MAX_DAYS) {
+		rpc_call_invalid(call, "/end", "too_long");
+		goto out;
+	}
+	*slot_len = json_integer_value(json_object_get(params, "slot_minutes")) * 60;
+	if (day1 - day0 < *slot_len) {
+		rpc_call_invalid(call, "/slot_minutes", "longer_than_window");
+		goto out;
+	}
+	json_t *repeat = json_object_get(params, "repeat");
+	if (repeat) {
+		json_t *f = json_object_get(repeat, "freq"), *u = json_object_get(repeat, "until");
+		freq = json_string_value(f);
+		if (json_object_size(repeat) != 2 || !freq) {
+			rpc_call_invalid(call, freq ? "/repeat" : "/repeat/freq",
+					 freq ? "unknown" : "required");
+			goto out;
+		}
+		if (strcmp(freq, "weekly") != 0 && strcmp(freq, "monthly") != 0) {
+			rpc_call_invalid(call, "/repeat/freq", "enum");
+			goto out;
+		}
+		if (!json_is_string(u) || td_calendar_date_parse(json_string_value(u), &until) < 0) {
+			rpc_call_invalid(call, "/repeat/until", u ? "format" : "required");
+			goto out;
+		}
+		if (g_date_compare(&until, &d0) < 0) {
+			rpc_call_invalid(call, "/repeat/until", "before_start");
+			goto out;
+		}
+		GDate last = d0;
+		g_date_add_days(&last, MAX_DAYS);
+		if (g_date_compare(&until, &last) > 0) {
+			rpc_call_invalid(call, "/repeat/until", "too_long");
+			goto out;
+		}
+	}
+	out = g_array_new(FALSE, FALSE, sizeof(int64_t));
+	for (int k = 0;; k++) {
+		GDate first = d0;
+		if (k > 0) {
+			if (!freq) {
+				break;
+			}
+			add_period(&first, freq, k);
+			if (g_date_compare(&first, &until) > 0) {
+				break;
+			}
+		}
+		for (int i = 0; i <= span; i++) {
+			GDate d = first;
+			g_date_add_days(&d, (guint)i);
+			if (!td_calendar_is_working_day(s->cal, &d)) {
+				continue;
+			}
+			GDateTime *mid = g_date_time_new(s->tz, g_date_get_year(&d),
+							 g_date_get_month(&d), g_date_get_day(&d),
+							 0, 0, 0);
+			int64_t base = g_date_time_to_unix(mid);
+			g_date_time_unref(mid);
+			for (int64_t t = day0; t + *slot_len <= day1; t += *slot_len) {
+				int64_t v = base + t;
+				g_array_append_val(out, v);
+				if (out->len > MAX_SLOTS) {
+					rpc_call_invalid(call, "/slot_minutes", "too_many_slots");
+					g_array_free(out, TRUE);
+					out = NULL;
+					goto out;
+				}
+			}
+		}
+	}
+out:
+	if (a) {
+		g_date_time_unref(a);
+	}
+	if (b) {
+		g_date_time_unref(b);
+	}
+	if (t0) {
+		g_date_time_unref(t0);
+	}
+	if (t1) {
+		g_date_time_unref(t1);
+	}
+	return out;
+}
+
+static void
+schedule_create_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	const struct rpc_identity *id = rpc_call_identity(call);
+	const char *agency_id = json_string_value(json_object_get(params, "agency_id"));
+	if (!access_holds(id, RPC_STAFF | RPC_LEADER, agency_id)) {
+		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	int64_t slot_len = 0;
+	GArray *starts = cut_slots(s, call, params, &slot_len);
+	if (!starts) {
+		return;
+	}
+	if (starts->len == 0) {
+		rpc_call_error(call, TD_ERR_CONFLICT, NULL, json_pack("{s:s}", "reason", "no_slots"));
+		g_array_free(starts, TRUE);
+		return;
+	}
+	int64_t first = g_array_index(starts, int64_t, 0);
+	if (first <= now_s()) {
+		rpc_call_error(call, TD_ERR_CONFLICT, NULL, json_pack("{s:s}", "reason", "past"));
+		g_array_free(starts, TRUE);
+		return;
+	}
+	/* Published at least 5 working days ahead, unless ad hoc (DOMAIN.md §5). */
+	GDate today, day;
+	int ahead = 0;
+	local_date(s, now_s(), &today);
+	local_date(s, first, &day);
+	if (!json_is_true(json_object_get(params, "ad_hoc")) &&
+	    (td_calendar_working_days_between(s->cal, &today, &day, &ahead) < 0 ||
+	     ahead < NOTICE_WORKING_DAYS)) {
+		rpc_call_error(call, TD_ERR_CONFLICT, NULL,
+			       json_pack("{s:s, s:i, s:i}", "reason", "too_soon",
+					 "working_days_ahead", ahead, "required",
+					 NOTICE_WORKING_DAYS));
+		g_array_free(starts, TRUE);
+		return;
+	}
+	struct job *j = job_new(s, call, params);
+	store_new_id(j->schedule_id);
+	j->slot_starts = starts;
+	j->slot_len = slot_len;
+	job_start(j, create_txn, create_done);
+}
+
+/* ---- appointment.slots ---- */
+
+/*
+ * Whether a leader's reception days in the month of `month` fall short of
+ * DOMAIN.md §5. A leader day is a date (in the portal's zone) holding a slot
+ * published with leader_day whose host is a leader of the agency. City and
+ * department: at least one such day in the month. Ward and commune: one a
+ * week, counted on the weeks (Monday to Sunday) of the month that have a
+ * working day inside the month; each of them needs a leader day inside the
+ * month. Other agencies have no minimum.
+ */
+static bool
+leader_days_short(struct schedule *s, sqlite3 *db, const char *agency_id, const GDate *month)
+{
+	sqlite3_stmt *st = NULL;
+	char *level = NULL;
+	if (prepare(db, "SELECT level FROM agencies WHERE id = ?1", &st) < 0) {
+		return false;
+	}
+	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		level = col(st, 0);
+	}
+	sqlite3_finalize(st);
+	bool weekly = level && (strcmp(level, "ward") == 0 || strcmp(level, "commune") == 0);
+	bool monthly = level && (strcmp(level, "city") == 0 || strcmp(level, "department") == 0);
+	g_free(level);
+	if (!weekly && !monthly) {
+		return false;
+	}
+	char ym[8];
+	g_snprintf(ym, sizeof(ym), "%04u-%02u", g_date_get_year(month), g_date_get_month(month));
+	if (prepare(db,
+		    "SELECT DISTINCT substr(s.start_at, 1, 10) FROM slots s WHERE s.agency_id = ?1 "
+		    "AND s.leader_day = 1 AND substr(s.start_at, 1, 7) = ?2 AND EXISTS (SELECT 1 "
+		    "FROM user_roles r WHERE r.user_id = s.host_id AND r.agency_id = s.agency_id "
+		    "AND r.role = 'leader')",
+		    &st) < 0) {
+		return false;
+	}
+	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, ym, -1, SQLITE_STATIC);
+	GHashTable *weeks_held = g_hash_table_new(g_direct_hash, g_direct_equal);
+	unsigned days = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		GDate d;
+		if (td_calendar_date_parse((const char *)sqlite3_column_text(st, 0), &d) == 0) {
+			days++;
+			g_hash_table_add(weeks_held, GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d)));
+		}
+	}
+	sqlite3_finalize(st);
+	bool short_ = false;
+	if (monthly) {
+		short_ = days < 1;
+	} else {
+		GDate d;
+		g_date_clear(&d, 1);
+		g_date_set_dmy(&d, 1, g_date_get_month(month), g_date_get_year(month));
+		guint8 n = g_date_get_days_in_month(g_date_get_month(month), g_date_get_year(month));
+		for (guint8 i = 0; i < n && !short_; i++) {
+			if (td_calendar_is_working_day(s->cal, &d) &&
+			    !g_hash_table_contains(weeks_held,
+						   GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d)))) {
+				short_ = true;
+			}
+			g_date_add_days(&d, 1);
+		}
+	}
+	g_hash_table_destroy(weeks_held);
+	return short_;
+}
+
+static bool
+cursor_parse(const char *cursor, int64_t *t, char **id)
+{
+	gsize n = 0;
+	guchar *raw = g_base64_decode(cursor, &n);
+	char *text = raw ? g_strndup((const char *)raw, n) : NULL;
+	char *bar = text ? strchr(text, '|') : NULL;
+	bool ok = false;
+	*id = NULL;
+	if (bar) {
+		gint64 v = 0;
+		*bar = '\0';
+		ok = g_ascii_string_to_signed(text, 10, 0, G_MAXINT64, &v, NULL) && bar[1];
+		*t = v;
+		*id = ok ? g_strdup(bar + 1) : NULL;
+	}
+	g_free(raw);
+	g_free(text);
+	return ok;
+}
+
+static char *
+cursor_make(int64_t t, const char *id)
+{
+	char *text = g_strdup_printf("%" G_GINT64_FORMAT "|%s", t, id);
+	char *out = g_base64_encode((const guchar *)text, strlen(text));
+	g_free(text);
+	return out;
+}
+
+static bool
+time_param(json_t *params, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(params, name);
+	if (!v) {
+		return false;
+	}
+	GDateTime *dt = g_date_time_new_from_iso8601(json_string_value(v), NULL);
+	*out = dt ? g_date_time_to_unix(dt) : 0;
+	if (dt) {
+		g_date_time_unref(dt);
+	}
+	return dt != NULL;
+}
+
+static json_int_t
+limit_param(json_t *params)
+{
+	json_t *l = json_object_get(params, "limit");
+	return l ? json_integer_value(l) : 100;
+}
+
+static void
+slots_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	sqlite3 *db = store_reader(s->store);
+	const struct rpc_identity *id = rpc_call_identity(call);
+	int64_t from = 0, to = 0, cur_t = 0;
+	char *cur_id = NULL;
+	time_param(params, "from", &from);
+	time_param(params, "to", &to);
+	const char *cursor = json_string_value(json_object_get(params, "cursor"));
+	if (cursor && !cursor_parse(cursor, &cur_t, &cur_id)) {
+		rpc_call_invalid(call, "/cursor", "format");
+		return;
+	}
+	if (to <= from) {
+		rpc_call_invalid(call, "/to", "before_from");
+		g_free(cur_id);
+		return;
+	}
+	json_int_t limit = limit_param(params);
+	sqlite3_stmt *st = NULL;
+	if (prepare(db,
+		    SLOT_SELECT "WHERE s.start_s >= ?1 AND s.start_s < ?2 AND (?3 IS NULL OR "
+				"s.agency_id = ?3) AND (?4 IS NULL OR s.mode = ?4) AND (?5 IS NULL OR "
+				"s.start_s > ?5 OR (s.start_s = ?5 AND s.id > ?6)) "
+				"ORDER BY s.start_s, s.id LIMIT ?7",
+		    &st) < 0) {
+		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
+		g_free(cur_id);
+		return;
+	}
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, to);
+	sqlite3_bind_text(st, 3, json_string_value(json_object_get(params, "agency_id")), -1,
+			  SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, json_string_value(json_object_get(params, "mode")), -1,
+			  SQLITE_STATIC);
+	if (cur_id) {
+		sqlite3_bind_int64(st, 5, cur_t);
+		sqlite3_bind_text(st, 6, cur_id, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 7, limit + 1);
+	json_t *items = json_array();
+	GHashTable *shortness = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	char *next = NULL;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((json_int_t)json_array_size(items) == limit) {
+			json_t *last = json_array_get(items, json_array_size(items) - 1);
+			next = cursor_make(json_integer_value(json_object_get(last, "start_s")),
+					   json_string_value(json_object_get(last, "slot_id")));
+			break;
+		}
+		json_t *o = slot_row_json(st);
+		json_object_set_new(o, "start_s", json_integer(sqlite3_column_int64(st, 11)));
+		const char *agency = (const char *)sqlite3_column_text(st, 7);
+		if (id && access_holds(id, RPC_STAFF, agency)) {
+			GDate d;
+			local_date(s, sqlite3_column_int64(st, 11), &d);
+			char *key = g_strdup_printf("%s|%04u-%02u", agency, g_date_get_year(&d),
+						    g_date_get_month(&d));
+			gpointer v;
+			if (!g_hash_table_lookup_extended(shortness, key, NULL, &v)) {
+				v = GINT_TO_POINTER(leader_days_short(s, db, agency, &d) ? 2 : 1);
+				g_hash_table_insert(shortness, g_strdup(key), v);
+			}
+			g_free(key);
+			json_object_set_new(o, "leader_days_short", json_boolean(GPOINTER_TO_INT(v) == 2));
+		}
+		json_array_append_new(items, o);
+	}
+	sqlite3_finalize(st);
+	size_t i;
+	json_t *o;
+	json_array_foreach(items, i, o)
+	{
+		json_object_del(o, "start_s");
+	}
+	g_hash_table_destroy(shortness);
+	g_free(cur_id);
+	rpc_call_reply(call, json_pack("{s:o, s:o}", "items", items, "next_cursor",
+				       next ? json_string(next) : json_null()));
+	g_free(next);
+}
+
+/* ---- appointment.book ---- */
+
+static int
+book_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct slot_row slot;
+	const char *slot_id = param(j, "slot_id");
+	const char *case_id = param(j, "case_id");
+	int e = slot_load(db, slot_id, &slot);
+	if (e == -ENOENT) {
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	} else if (e < 0) {
+		return e;
+	}
+	if (slot.start_s <= now_s()) {
+		g_free(slot.agency_id);
+		return refuse(j, TD_ERR_CONFLICT, "past");
+	}
+	if (case_id) {
+		/* The case must be the citizen's own (filed by them, or registered for their
+		 * account); any other answers as a missing one. */
+		sqlite3_stmt *st = NULL;
+		bool mine = false;
+		if (prepare(db, "SELECT 1 FROM cases WHERE id = ?1 AND petitioner_user_id = ?2",
+			    &st) == 0) {
+			sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+			mine = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+		}
+		if (!mine) {
+			g_free(slot.agency_id);
+			j->error_data = json_pack("{s:s}", "field", "/case_id");
+			return refuse(j, TD_ERR_NOT_FOUND, NULL);
+		}
+	}
+	int64_t seat = 0;
+	const char *reason = NULL;
+	e = seat_for(j->s, db, j->who.user_id, slot_id, &slot, NULL, &seat, &reason);
+	g_free(slot.agency_id);
+	if (e < 0) {
+		return e;
+	}
+	if (reason) {
+		return refuse(j, TD_ERR_CONFLICT, reason);
+	}
+	store_new_id(j->appt_id);
+	e = appt_insert(j->s, db, j->appt_id, slot_id, j->who.user_id, seat, param(j, "topic"),
+			case_id);
+	if (e == -EEXIST || e == -EINVAL) {
+		/* The schema refused a seat: it cannot happen with one writer, but if it did
+		 * the answer is still "full", never a second holder. */
+		return refuse(j, TD_ERR_CONFLICT, "full");
+	}
+	return e;
+}
+
+static void
+appt_reply_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		json_t *a = appt_json(store_reader(j->s->store), j->appt_id, NULL);
+		if (a) {
+			rpc_call_reply(j->call, json_pack("{s:o}", "appointment", a));
+		} else {
+			rpc_call_error(j->call, TD_ERR_INTERNAL, NULL, NULL);
+		}
+		if (strcmp(rpc_call_method(j->call), "appointment.book") != 0) {
+			announce(j->s, j->appt_id);
+		}
+		if (j->promoted) {
+			td_info(MOD, "seat given to the first in line", "appointment=%s",
+				j->promoted);
+			announce(j->s, j->promoted);
+		}
+	}
+	job_free(j);
+}
+
+static void
+book_call(struct rpc_call *call, json_t *params, void *data)
+{
+	job_start(job_new(data, call, params), book_txn, appt_reply_done);
+}
+
+/* ---- appointment.cancel, appointment.reschedule ---- */
+
+struct appt_row {
+	char *citizen_id, *slot_id, *status, *agency_id;
+	int64_t start_s;
+};
+
+static void
+appt_row_clear(struct appt_row *r)
+{
+	g_free(r->citizen_id);
+	g_free(r->slot_id);
+	g_free(r->status);
+	g_free(r->agency_id);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Loads an appointment the caller may act on: its citizen, or staff of the
+ * slot's agency (*staff). Anyone else is told it does not exist.
+ */
+static int
+appt_load_for(struct job *j, sqlite3 *db, const char *id, struct appt_row *r, bool *staff)
+{
+	sqlite3_stmt *st = NULL;
+	memset(r, 0, sizeof(*r));
+	if (prepare(db,
+		    "SELECT a.citizen_id, a.slot_id, a.status, s.agency_id, s.start_s FROM "
+		    "appointments a JOIN slots s ON s.id = a.slot_id WHERE a.id = ?1",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r->citizen_id = col(st, 0);
+		r->slot_id = col(st, 1);
+		r->status = col(st, 2);
+		r->agency_id = col(st, 3);
+		r->start_s = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW) {
+		return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	}
+	*staff = access_holds(&j->who, RPC_STAFF, r->agency_id);
+	bool owner = strcmp(r->citizen_id, j->who.user_id) == 0;
+	if (!owner && !*staff) {
+		appt_row_clear(r);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static bool
+owner_too_late(struct job *j, const struct appt_row *r, bool staff)
+{
+	return !staff &&
+	       now_s() > r->start_s - (int64_t)j->s->opts.cancel_before_minutes * 60;
+}
+
+static int
+cancel_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct appt_row r;
+	bool staff = false;
+	const char *id = param(j, "appointment_id");
+	int e = appt_load_for(j, db, id, &r, &staff);
+	if (e == -ENOENT) {
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	} else if (e < 0) {
+		return e;
+	}
+	if (strcmp(r.status, "active") != 0) {
+		appt_row_clear(&r);
+		return refuse(j, TD_ERR_CONFLICT, "cancelled");
+	}
+	if (owner_too_late(j, &r, staff)) {
+		appt_row_clear(&r);
+		j->error_data = json_pack("{s:i}", "cancel_before_minutes",
+					  (int)j->s->opts.cancel_before_minutes);
+		return refuse(j, TD_ERR_CONFLICT, "too_late");
+	}
+	char now[STORE_TIME_SIZE];
+	sqlite3_stmt *st = NULL;
+	store_time_now(now);
+	if (prepare(db,
+		    "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, "
+		    "cancel_reason = ?3, cancelled_by = ?4 WHERE id = ?1 AND status = 'active'",
+		    &st) < 0) {
+		appt_row_clear(&r);
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, param(j, "reason"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, j->who.user_id, -1, SQLITE_STATIC);
+	e = step_done(st);
+	if (e == 0 && prepare(db, "DELETE FROM reminders WHERE appointment_id = ?1 AND sent_at IS "
+				  "NULL",
+			      &st) == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		e = step_done(st);
+	}
+	if (e == 0) {
+		e = promote(j->s, db, r.slot_id, &j->promoted);
+	}
+	g_strlcpy(j->appt_id, id, sizeof(j->appt_id));
+	appt_row_clear(&r);
+	return e;
+}
+
+/*
+ * Reschedule in one transaction: the new seat is taken and the old one
+ * released together (one UPDATE of the same row), then the freed seat goes
+ * to the old slot's first in line. Any refusal leaves the old seat held.
+ */
+static int
+reschedule_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct appt_row r;
+	struct slot_row slot = {0};
+	bool staff = false;
+	const char *id = param(j, "appointment_id");
+	const char *slot_id = param(j, "slot_id");
+	int e = appt_load_for(j, db, id, &r, &staff);
+	if (e == -ENOENT) {
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	} else if (e < 0) {
+		return e;
+	}
+	if (strcmp(r.status, "active") != 0) {
+		e = refuse(j, TD_ERR_CONFLICT, "cancelled");
+		goto out;
+	}
+	if (strcmp(r.slot_id, slot_id) == 0) {
+		e = refuse(j, TD_ERR_CONFLICT, "same_slot");
+		goto out;
+	}
+	if (owner_too_late(j, &r, staff)) {
+		e = refuse(j, TD_ERR_CONFLICT, "too_late");
+		goto out;
+	}
+	e = slot_load(db, slot_id, &slot);
+	if (e == -ENOENT) {
+		j->error_data = json_pack("{s:s}", "field", "/slot_id");
+		e = refuse(j, TD_ERR_NOT_FOUND, NULL);
+		goto out;
+	} else if (e < 0) {
+		goto out;
+	}
+	if (slot.start_s <= now_s()) {
+		e = refuse(j, TD_ERR_CONFLICT, "past");
+		goto out;
+	}
+	int64_t seat = 0;
+	const char *reason = NULL;
+	e = seat_for(j->s, db, r.citizen_id, slot_id, &slot, id, &seat, &reason);
+	if (e < 0) {
+		goto out;
+	}
+	if (reason) {
+		e = refuse(j, TD_ERR_CONFLICT, reason);
+		goto out;
+	}
+	sqlite3_stmt *st = NULL;
+	if (prepare(db, "UPDATE appointments SET slot_id = ?2, seat = ?3 WHERE id = ?1", &st) < 0) {
+		e = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, slot_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, seat);
+	e = step_done(st);
+	if (e == -EEXIST || e == -EINVAL) {
+		e = refuse(j, TD_ERR_CONFLICT, "full");
+		goto out;
+	}
+	if (e == 0) {
+		e = reminders_plan(j->s, db, id, r.citizen_id, slot_id);
+	}
+	if (e == 0) {
+		e = promote(j->s, db, r.slot_id, &j->promoted);
+	}
+	g_strlcpy(j->appt_id, id, sizeof(j->appt_id));
+out:
+	g_free(slot.agency_id);
+	appt_row_clear(&r);
+	return e;
+}
+
+static void
+cancel_call(struct rpc_call *call, json_t *params, void *data)
+{
+	job_start(job_new(data, call, params), cancel_txn, appt_reply_done);
+}
+
+static void
+reschedule_call(struct rpc_call *call, json_t *params, void *data)
+{
+	job_start(job_new(data, call, params), reschedule_txn, appt_reply_done);
+}
+
+/* ---- appointment.wait, appointment.unwait ---- */
+
+static int
+wait_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct slot_row slot;
+	const char *slot_id = param(j, "slot_id");
+	sqlite3_stmt *st = NULL;
+	int e = slot_load(db, slot_id, &slot);
+	if (e == -ENOENT) {
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	} else if (e < 0) {
+		return e;
+	}
+	int64_t start = slot.start_s;
+	g_free(slot.agency_id);
+	if (start <= now_s()) {
+		return refuse(j, TD_ERR_CONFLICT, "past");
+	}
+	if (prepare(db,
+		    "SELECT (SELECT count(*) FROM appointments WHERE slot_id = ?1 AND status = "
+		    "'active'), (SELECT count(*) FROM appointments WHERE slot_id = ?1 AND status = "
+		    "'active' AND citizen_id = ?2), (SELECT capacity FROM slots WHERE id = ?1)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -EIO;
+	}
+	int64_t taken = sqlite3_column_int64(st, 0), mine = sqlite3_column_int64(st, 1);
+	int64_t capacity = sqlite3_column_int64(st, 2);
+	sqlite3_finalize(st);
+	if (mine > 0) {
+		return refuse(j, TD_ERR_CONFLICT, "booked");
+	}
+	if (taken < capacity) {
+		return refuse(j, TD_ERR_CONFLICT, "not_full");
+	}
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	/* Joining twice keeps the first place. */
+	if (prepare(db,
+		    "INSERT OR IGNORE INTO waitlist (slot_id, citizen_id, topic, case_id, "
+		    "joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, param(j, "topic") ? param(j, "topic") : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, param(j, "case_id"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if ((e = step_done(st)) < 0) {
+		if (e == -EINVAL) {
+			j->error_data = json_pack("{s:s}", "field", "/case_id");
+			return refuse(j, TD_ERR_NOT_FOUND, NULL);
+		}
+		return e;
+	}
+	if (prepare(db,
+		    "SELECT count(*) FROM waitlist WHERE slot_id = ?1 AND seq <= (SELECT seq FROM "
+		    "waitlist WHERE slot_id = ?1 AND citizen_id = ?2)",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		j->position = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void
+wait_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		rpc_call_reply(j->call, json_pack("{s:I}", "position", (json_int_t)j->position));
+	}
+	job_free(j);
+}
+
+static void
+wait_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct job *j = job_new(data, call, params);
+	const char *case_id = param(j, "case_id");
+	if (case_id) {
+		/* Checked now, on the reader; the case's owner never changes. */
+		sqlite3_stmt *st = NULL;
+		bool mine = false;
+		if (prepare(store_reader(j->s->store),
+			    "SELECT 1 FROM cases WHERE id = ?1 AND petitioner_user_id = ?2",
+			    &st) == 0) {
+			sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+			mine = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+		}
+		if (!mine) {
+			rpc_call_error(call, TD_ERR_NOT_FOUND, NULL,
+				       json_pack("{s:s}", "field", "/case_id"));
+			job_free(j);
+			return;
+		}
+	}
+	job_start(j, wait_txn, wait_done);
+}
+
+static int
+unwait_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	sqlite3_stmt *st = NULL;
+	if (prepare(db, "DELETE FROM waitlist WHERE slot_id = ?1 AND citizen_id = ?2", &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, param(j, "slot_id"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
+	int e = step_done(st);
+	if (e == 0 && sqlite3_changes(db) == 0) {
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	}
+	return e;
+}
+
+static void
+unwait_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		rpc_call_reply(j->call, json_object());
+	}
+	job_free(j);
+}
+
+static void
+unwait_call(struct rpc_call *call, json_t *params, void *data)
+{
+	job_start(job_new(data, call, params), unwait_txn, unwait_done);
+}
+
+/* ---- appointment.list ---- */
+
+/*
+ * The caller's own appointments (as a citizen) and those of the agencies where
+ * they are staff or leader, by slot start; agency_id narrows to one agency.
+ * Cursor: "start_s|appointment id" of the last item, base64.
+ */
+static void
+list_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	sqlite3 *db = store_reader(s->store);
+	const struct rpc_identity *id = rpc_call_identity(call);
+	int64_t cur_t = 0, from = 0, to = 0;
+	char *cur_id = NULL;
+	const char *cursor = json_string_value(json_object_get(params, "cursor"));
+	if (cursor && !cursor_parse(cursor, &cur_t, &cur_id)) {
+		rpc_call_invalid(call, "/cursor", "format");
+		return;
+	}
+	bool has_from = time_param(params, "from", &from);
+	bool has_to = time_param(params, "to", &to);
+	json_t *agencies = json_array();
+	for (size_t i = 0; i < id->n_grants; i++) {
+		const struct rpc_grant *g = &id->grants[i];
+		if (g->agency_id && (g->role & (RPC_STAFF | RPC_LEADER))) {
+			json_array_append_new(agencies, json_string(g->agency_id));
+		}
+	}
+	char *agencies_text = json_dumps(agencies, JSON_COMPACT);
+	json_decref(agencies);
+	json_int_t limit = limit_param(params);
+	sqlite3_stmt *st = NULL;
+	json_t *items = json_array();
+	char *next = NULL;
+	if (prepare(db,
+		    APPT_SELECT "WHERE (a.citizen_id = ?1 OR s.agency_id IN (SELECT value FROM "
+				"json_each(?2))) AND (?3 IS NULL OR s.start_s >= ?3) AND (?4 IS NULL "
+				"OR s.start_s < ?4) AND (?5 IS NULL OR s.agency_id = ?5) AND (?6 IS "
+				"NULL OR s.start_s > ?6 OR (s.start_s = ?6 AND a.id > ?7)) "
+				"ORDER BY s.start_s, a.id LIMIT ?8",
+		    &st) < 0) {
+		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, id->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, agencies_text, -1, SQLITE_STATIC);
+	if (has_from) {
+		sqlite3_bind_int64(st, 3, from);
+	}
+	if (has_to) {
+		sqlite3_bind_int64(st, 4, to);
+	}
+	sqlite3_bind_text(st, 5, json_string_value(json_object_get(params, "agency_id")), -1,
+			  SQLITE_STATIC);
+	if (cur_id) {
+		sqlite3_bind_int64(st, 6, cur_t);
+		sqlite3_bind_text(st, 7, cur_id, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 8, limit + 1);
+	int64_t last_t = 0;
+	char *last_id = NULL;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((json_int_t)json_array_size(items) == limit) {
+			next = cursor_make(last_t, last_id);
+			break;
+		}
+		json_array_append_new(items, appt_row_json(st));
+		last_t = sqlite3_column_int64(st, 17);
+		g_free(last_id);
+		last_id = col(st, 0);
+	}
+	g_free(last_id);
+	sqlite3_finalize(st);
+	rpc_call_reply(call, json_pack("{s:O, s:o}", "items", items, "next_cursor",
+				       next ? json_string(next) : json_null()));
+out:
+	json_decref(items);
+	g_free(next);
+	g_free(agencies_text);
+	g_free(cur_id);
+}
+
+/* ---- reminders ---- */
+
+/*
+ * Exactly once, across restarts: a reminder is one row per (appointment,
+ * offset, recipient). The tick picks rows that are due, unsent, whose slot has
+ * not begun and whose recipient has a bound connection now; one store_write
+ * sets their sent_at (only where it is still NULL, and a trigger refuses to
+ * set it twice), and only after that COMMIT does done send the events, for
+ * the rows that write changed. A second tick or a restart finds them sent and
+ * never sends again; a row not yet marked is still due after a restart and
+ * is sent once its recipient connects (until the slot begins). The one gap:
+ * the process dying between COMMIT and the send in the same loop turn loses
+ * that reminder (never duplicates it), as does a connection that drops in
+ * that turn.
+ */
+struct reminder {
+	char *appt_id;
+	char *user_id;
+	int64_t offset;
+};
+
+struct reminder_job {
+	struct schedule *s;
+	GArray *items; /* struct reminder */
+};
+
+static void
+reminder_job_free(struct reminder_job *rj)
+{
+	for (guint i = 0; i < rj->items->len; i++) {
+		struct reminder *r = &g_array_index(rj->items, struct reminder, i);
+		g_free(r->appt_id);
+		g_free(r->user_id);
+	}
+	g_array_free(rj->items, TRUE);
+	g_free(rj);
+}
+
+static int
+reminders_txn(sqlite3 *db, void *data)
+{
+	struct reminder_job *rj = data;
+	sqlite3_stmt *st = NULL;
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	if (prepare(db,
+		    "UPDATE reminders SET sent_at = ?4 WHERE appointment_id = ?1 AND offset_min = ?2 "
+		    "AND user_id = ?3 AND sent_at IS NULL",
+		    &st) < 0) {
+		return -EIO;
+	}
+	for (guint i = 0; i < rj->items->len; i++) {
+		struct reminder *r = &g_array_index(rj->items, struct reminder, i);
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, r->appt_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, r->offset);
+		sqlite3_bind_text(st, 3, r->user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return store_errno(rc);
+		}
+		if (sqlite3_changes(db) == 0) {
+			r->offset = 0; /* already sent: not again */
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void
+reminders_done(int status, void *data)
+{
+	struct reminder_job *rj = data;
+	struct schedule *s = rj->s;
+	s->sweeping = false;
+	if (status < 0) {
+		td_error(MOD, "reminders not marked; not sent", "err=%d", status);
+		reminder_job_free(rj);
+		return;
+	}
+	sqlite3 *db = store_reader(s->store);
+	for (guint i = 0; i < rj->items->len; i++) {
+		struct reminder *r = &g_array_index(rj->items, struct reminder, i);
+		if (r->offset == 0) {
+			continue;
+		}
+		json_t *a = appt_json(db, r->appt_id, NULL);
+		if (a) {
+			unsigned n = notify_user(s, r->user_id, "event.appointment.reminder", a,
+						 json_pack("{s:I}", "offset_minutes",
+							   (json_int_t)r->offset));
+			td_info(MOD, "reminder sent", "appointment=%s offset=%" G_GINT64_FORMAT
+				" connections=%u", r->appt_id, r->offset, n);
+			json_decref(a);
+		}
+	}
+	reminder_job_free(rj);
+}
+
+static gboolean
+reminders_tick(gpointer data)
+{
+	struct schedule *s = data;
+	if (s->sweeping) {
+		return G_SOURCE_CONTINUE;
+	}
+	sqlite3 *db = store_reader(s->store);
+	sqlite3_stmt *st = NULL;
+	int64_t now = now_s();
+	if (prepare(db,
+		    "SELECT r.appointment_id, r.offset_min, r.user_id FROM reminders r JOIN "
+		    "appointments a ON a.id = r.appointment_id JOIN slots s ON s.id = a.slot_id "
+		    "WHERE r.sent_at IS NULL AND r.due_s <= ?1 AND s.start_s > ?1 AND a.status = "
+		    "'active' ORDER BY r.due_s LIMIT 1000",
+		    &st) < 0) {
+		return G_SOURCE_CONTINUE;
+	}
+	sqlite3_bind_int64(st, 1, now);
+	struct reminder_job *rj = g_new0(struct reminder_job, 1);
+	rj->s = s;
+	rj->items = g_array_new(FALSE, FALSE, sizeof(struct reminder));
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *user = (const char *)sqlite3_column_text(st, 2);
+		if (!user_online(s, user)) {
+			continue; /* kept for when they connect, until the slot begins */
+		}
+		struct reminder r = {.appt_id = col(st, 0), .user_id = g_strdup(user),
+				     .offset = sqlite3_column_int64(st, 1)};
+		g_array_append_val(rj->items, r);
+	}
+	sqlite3_finalize(st);
+	if (rj->items->len == 0) {
+		reminder_job_free(rj);
+		return G_SOURCE_CONTINUE;
+	}
+	s->sweeping = true;
+	if (store_write(s->store, reminders_txn, reminders_done, rj) < 0) {
+		s->sweeping = false;
+		reminder_job_free(rj);
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- the table ---- */
+
+static const char *const modes[] = {"online", "in_person", NULL};
+
+#define ID(n, req) {.name = n, .type = RPC_T_ID, .required = req}
+#define LIST_PARAMS                                                                               \
+	{.name = "limit", .type = RPC_T_INTEGER, .min = 1, .max = 500},                           \
+	{.name = "cursor", .type = RPC_T_STRING, .min = 1, .max = 512}
+
+static const struct rpc_param create_params[] = {
+	ID("agency_id", true),
+	ID("host_id", true),
+	{.name = "start", .type = RPC_T_DATETIME, .required = true,
+	 .description = "first slot's start; its time of day starts every day's window"},
+	{.name = "end", .type = RPC_T_DATETIME, .required = true,
+	 .description = "last day's end; its time of day ends every day's window"},
+	{.name = "slot_minutes", .type = RPC_T_INTEGER, .required = true, .min = 5, .max = 480},
+	{.name = "capacity", .type = RPC_T_INTEGER, .required = true, .min = 1, .max = 1000},
+	{.name = "mode", .type = RPC_T_ENUM, .required = true, .enum_values = modes},
+	{.name = "location", .type = RPC_T_STRING, .min = 1, .max = 500},
+	{.name = "leader_day", .type = RPC_T_BOOLEAN,
+	 .description = "a leader's periodic reception day (the host must be a leader)"},
+	{.name = "repeat", .type = RPC_T_OBJECT,
+	 .schema = "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"freq\","
+		   "\"until\"],\"properties\":{\"freq\":{\"enum\":[\"weekly\",\"monthly\"]},"
+		   "\"until\":{\"type\":\"string\",\"format\":\"date\"}}}"},
+	{.name = "ad_hoc", .type = RPC_T_BOOLEAN,
+	 .description = "ad-hoc reception: exempt from the 5 working days' notice"},
+	{0},
+};
+
+static const struct rpc_param slots_params[] = {
+	ID("agency_id", false),
+	{.name = "from", .type = RPC_T_DATETIME, .required = true},
+	{.name = "to", .type = RPC_T_DATETIME, .required = true},
+	{.name = "mode", .type = RPC_T_ENUM, .enum_values = modes},
+	LIST_PARAMS,
+	{0},
+};
+
+static const struct rpc_param book_params[] = {
+	ID("slot_id", true),
+	{.name = "topic", .type = RPC_T_STRING, .required = true, .min = 1, .max = 2000},
+	ID("case_id", false),
+	{0},
+};
+
+static const struct rpc_param wait_params[] = {
+	ID("slot_id", true),
+	{.name = "topic", .type = RPC_T_STRING, .min = 1, .max = 2000},
+	ID("case_id", false),
+	{0},
+};
+
+static const struct rpc_param unwait_params[] = {ID("slot_id", true), {0}};
+
+static const struct rpc_param cancel_params[] = {
+	ID("appointment_id", true),
+	{.name = "reason", .type = RPC_T_STRING, .required = true, .min = 1, .max = 2000},
+	{0},
+};
+
+static const struct rpc_param reschedule_params[] = {
+	ID("appointment_id", true), ID("slot_id", true), {0}};
+
+static const struct rpc_param list_params[] = {
+	{.name = "from", .type = RPC_T_DATETIME},
+	{.name = "to", .type = RPC_T_DATETIME},
+	ID("agency_id", false),
+	LIST_PARAMS,
+	{0},
+};
+
+#define APPT_RESULT "{\"type\":\"object\",\"required\":[\"appointment\"]}"
+#define LIST_RESULT "{\"type\":\"object\",\"required\":[\"items\",\"next_cursor\"]}"
+
+static const struct rpc_method schedule_methods[] = {
+	{.name = "schedule.create", .handler = schedule_create_call,
+	 .who = RPC_STAFF | RPC_LEADER,
+	 .summary = "Publishes a reception schedule cut into slots on working days.",
+	 .params = create_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"schedule_id\",\"slots\"]}"},
+	{.name = "appointment.slots", .handler = slots_call, .who = RPC_ANYONE,
+	 .summary = "Published slots starting in [from, to), with the seats remaining.",
+	 .params = slots_params, .result_schema = LIST_RESULT},
+	{.name = "appointment.book", .handler = book_call, .who = RPC_CITIZEN,
+	 .summary = "Books the lowest free seat of a slot.", .params = book_params,
+	 .result_schema = APPT_RESULT},
+	{.name = "appointment.wait", .handler = wait_call, .who = RPC_CITIZEN,
+	 .summary = "Joins the waiting list of a full slot.", .params = wait_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"position\"]}"},
+	{.name = "appointment.unwait", .handler = unwait_call, .who = RPC_CITIZEN,
+	 .summary = "Leaves the waiting list of a slot.", .params = unwait_params,
+	 .result_schema = "{\"type\":\"object\"}"},
+	{.name = "appointment.cancel", .handler = cancel_call, .who = RPC_CITIZEN | RPC_STAFF,
+	 .summary = "Cancels an appointment (the citizen: up to cancel_before_minutes before).",
+	 .params = cancel_params, .result_schema = APPT_RESULT},
+	{.name = "appointment.reschedule", .handler = reschedule_call,
+	 .who = RPC_CITIZEN | RPC_STAFF,
+	 .summary = "Moves an appointment to another slot, atomically.",
+	 .params = reschedule_params, .result_schema = APPT_RESULT},
+	{.name = "appointment.list", .handler = list_call, .who = RPC_BOUND,
+	 .summary = "The caller's appointments, or their agencies' for staff and leaders.",
+	 .params = list_params, .result_schema = LIST_RESULT},
+};
+
+int
+schedule_parse_offsets(const char *text, struct schedule_options *opts)
+{
+	char **parts = g_strsplit(text ? text : "", ",", -1);
+	int e = 0;
+	opts->n_offsets = 0;
+	for (char **p = parts; *p && e == 0; p++) {
+		guint64 v;
+		g_strstrip(*p);
+		if (!**p && !parts[1]) {
+			break;
+		}
+		if (opts->n_offsets == SCHEDULE_MAX_OFFSETS ||
+		    !g_ascii_string_to_unsigned(*p, 10, 1, 43200, &v, NULL)) {
+			e = -EINVAL;
+		} else {
+			opts->reminder_offsets[opts->n_offsets++] = (unsigned)v;
+		}
+	}
+	g_strfreev(parts);
+	return e;
+}
+
+struct schedule *
+schedule_create(struct rpc *rpc, struct store *store, struct td_calendar *cal,
+		const struct schedule_options *opts, GError **error)
+{
+	struct schedule *s = g_new0(struct schedule, 1);
+	s->rpc = rpc;
+	s->store = store;
+	s->cal = cal;
+	s->opts = *opts;
+	if (!s->opts.max_active_bookings) {
+		s->opts.max_active_bookings = 3;
+	}
+	if (!s->opts.reminder_tick_s) {
+		s->opts.reminder_tick_s = 1;
+	}
+	s->tz = g_time_zone_new_identifier(opts->timezone ? opts->timezone : "Asia/Ho_Chi_Minh");
+	if (!s->tz) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "unknown time zone");
+		schedule_destroy(s);
+		return NULL;
+	}
+	s->opts.timezone = NULL;
+	if (rpc_register(rpc, schedule_methods, G_N_ELEMENTS(schedule_methods), s) < 0) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+			    "schedule methods registered twice");
+		schedule_destroy(s);
+		return NULL;
+	}
+	s->tick = g_timeout_add_seconds(s->opts.reminder_tick_s, reminders_tick, s);
+	return s;
+}
+
+void
+schedule_destroy(struct schedule *s)
+{
+	if (!s) {
+		return;
+	}
+	if (s->tick) {
+		g_source_remove(s->tick);
+	}
+	if (s->tz) {
+		g_time_zone_unref(s->tz);
+	}
+	g_free(s);
+}
