@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 #include "tiepdan/access.h"
+#include "tiepdan/store.h"
 
 #include <errno.h>
 #include <string.h>
@@ -54,20 +55,11 @@ access_agency_chain(sqlite3 *db, const char *agency_id, GPtrArray *out)
 static char *
 parent_of(sqlite3 *db, const char *agency_id, bool inspectorate_only)
 {
-	sqlite3_stmt *st = NULL;
-	char *parent = NULL;
-	const char *sql = inspectorate_only ? "SELECT parent_id FROM agencies WHERE id = ?1 AND "
-					      "level = 'inspectorate'"
-					    : "SELECT parent_id FROM agencies WHERE id = ?1";
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		return NULL;
-	}
-	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-		parent = g_strdup((const char *)sqlite3_column_text(st, 0));
-	}
-	sqlite3_finalize(st);
-	return parent;
+	return store_query_text(db,
+				inspectorate_only ? "SELECT parent_id FROM agencies WHERE id = ?1 AND "
+						    "level = 'inspectorate'"
+						  : "SELECT parent_id FROM agencies WHERE id = ?1",
+				(const char *const[]){agency_id}, 1);
 }
 
 /*

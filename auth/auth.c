@@ -1309,17 +1309,8 @@ static const char *const role_values[] = {"citizen", "official", "leader", "staf
 static char *
 agency_level(sqlite3 *db, const char *agency_id)
 {
-	sqlite3_stmt *st = NULL;
-	char *level = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT level FROM agencies WHERE id = ?1", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			level = column_dup(st, 0);
-		}
-	}
-	sqlite3_finalize(st);
-	return level;
+	return store_query_text(db, "SELECT level FROM agencies WHERE id = ?1",
+				(const char *const[]){agency_id}, 1);
 }
 
 /* NULL when (role, agency) may be held, else the reason word. */

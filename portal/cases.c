@@ -227,17 +227,8 @@ date_of(const char *text, GDate *out)
 static char *
 user_national_id(sqlite3 *db, const char *user_id)
 {
-	sqlite3_stmt *st = NULL;
-	char *nid = NULL;
-	if (sqlite3_prepare_v3(db, "SELECT national_id FROM users WHERE id = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			nid = col(st, 0);
-		}
-	}
-	sqlite3_finalize(st);
-	return nid;
+	return store_query_text(db, "SELECT national_id FROM users WHERE id = ?1",
+				(const char *const[]){user_id}, 1);
 }
 
 /*
@@ -1439,17 +1430,8 @@ petition_submit(struct rpc_call *call, json_t *params, void *data)
 static char *
 user_by_national_id(sqlite3 *db, const char *nid)
 {
-	sqlite3_stmt *st = NULL;
-	char *id = NULL;
-	if (sqlite3_prepare_v2(db, "SELECT id FROM users WHERE national_id = ?1", -1, &st, NULL) ==
-	    SQLITE_OK) {
-		sqlite3_bind_text(st, 1, nid, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			id = col(st, 0);
-		}
-	}
-	sqlite3_finalize(st);
-	return id;
+	return store_query_text(db, "SELECT id FROM users WHERE national_id = ?1",
+				(const char *const[]){nid}, 1);
 }
 
 static void
@@ -1558,21 +1540,15 @@ refuse(struct move *m, int code, const char *message, json_t *data)
 	return 0; /* nothing was written: the savepoint keeps nothing anyway */
 }
 
+/* An UPDATE or INSERT whose ?1 is the case id and ?2… the values. */
 static int
 exec_update(sqlite3 *db, const char *sql, const char *id, const char *const *vals, int n)
 {
-	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-	if (rc != SQLITE_OK) {
-		return -EIO;
-	}
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	for (int i = 0; i < n; i++) {
-		sqlite3_bind_text(st, i + 2, vals[i], -1, SQLITE_STATIC);
-	}
-	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+	const char *params[8];
+	g_return_val_if_fail(n < (int)G_N_ELEMENTS(params), -EINVAL);
+	params[0] = id;
+	memcpy(params + 1, vals, sizeof(*vals) * (size_t)n);
+	return store_exec_text(db, sql, params, n + 1);
 }
 
 static int

@@ -197,6 +197,23 @@ store_exec_text(sqlite3 *db, const char *sql, const char *const *params, int n)
 	return store_errno(rc);
 }
 
+char *
+store_query_text(sqlite3 *db, const char *sql, const char *const *params, int n)
+{
+	sqlite3_stmt *st = NULL;
+	char *out = NULL;
+	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	for (int i = 0; rc == SQLITE_OK && i < n; i++) {
+		rc = params[i] ? sqlite3_bind_text(st, i + 1, params[i], -1, SQLITE_STATIC)
+		               : sqlite3_bind_null(st, i + 1);
+	}
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		out = g_strdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	return out;
+}
+
 void
 store_options_init(struct store_options *opts)
 {

@@ -136,3 +136,10 @@ int store_errno(int sqlite_rc);
  * expected answer.
  */
 int store_exec_text(sqlite3 *db, const char *sql, const char *const *params, int n) TD_WUR;
+
+/**
+ * (transfer full, nullable) The first column of the first row of a query with text
+ * parameters (NULL when there is no row, the value is NULL, or the query fails): the
+ * one-value lookups ("the level of this agency", "the user with this national id").
+ */
+char *store_query_text(sqlite3 *db, const char *sql, const char *const *params, int n);
