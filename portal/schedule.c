@@ -6,6 +6,7 @@
 
 #include "tiepdan/access.h"
 #include "tiepdan/log.h"
+#include "tiepdan/timeline.h"
 
 /*
  * Schedules, slots and appointments (PROTOCOL.md §6, DOMAIN.md §5).
@@ -196,23 +197,6 @@ notify_user(struct schedule *s, const char *user_id, const char *method, json_t 
 	return n.sent;
 }
 
-static void
-count_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
-{
-	(void)rpc;
-	(void)client_id;
-	(void)id;
-	(*(unsigned *)data)++;
-}
-
-static bool
-user_online(struct schedule *s, const char *user_id)
-{
-	unsigned n = 0;
-	rpc_foreach_bound(s->rpc, user_id, count_one, &n);
-	return n > 0;
-}
-
 /* event.appointment.updated with the stored appointment to its citizen. */
 static void
 announce(struct schedule *s, const char *appt_id)
@@ -247,6 +231,7 @@ struct job {
 	json_t *error_data;
 	char appt_id[23];
 	char *promoted;     /* (nullable) an appointment given to the first in line */
+	bool tell_owner;    /* event.appointment.updated to the owner (not after a booking) */
 	int64_t position;   /* appointment.wait */
 };
 
@@ -763,9 +748,16 @@ cut_slots(struct schedule *s, struct rpc_call *call, json_t *params, int64_t *sl
 	if (repeat) {
 		json_t *f = json_object_get(repeat, "freq"), *u = json_object_get(repeat, "until");
 		freq = json_string_value(f);
-		if (json_object_size(repeat) != 2 || !freq) {
-			rpc_call_invalid(call, freq ? "/repeat" : "/repeat/freq",
-					 freq ? "unknown" : "required");
+		if (!f || !u) {
+			rpc_call_invalid(call, f ? "/repeat/until" : "/repeat/freq", "required");
+			goto out;
+		}
+		if (json_object_size(repeat) != 2) {
+			rpc_call_invalid(call, "/repeat", "unknown");
+			goto out;
+		}
+		if (!freq) {
+			rpc_call_invalid(call, "/repeat/freq", "type");
 			goto out;
 		}
 		if (strcmp(freq, "weekly") != 0 && strcmp(freq, "monthly") != 0) {
@@ -1159,13 +1151,15 @@ appt_reply_done(int status, void *data)
 {
 	struct job *j = data;
 	if (!answer_failure(j, status)) {
+		/* The call is gone once answered: nothing reads it after this. */
 		json_t *a = appt_json(store_reader(j->s->store), j->appt_id, NULL);
 		if (a) {
 			rpc_call_reply(j->call, json_pack("{s:o}", "appointment", a));
 		} else {
 			rpc_call_error(j->call, TD_ERR_INTERNAL, NULL, NULL);
 		}
-		if (strcmp(rpc_call_method(j->call), "appointment.book") != 0) {
+		j->call = NULL;
+		if (j->tell_owner) {
 			announce(j->s, j->appt_id);
 		}
 		if (j->promoted) {
@@ -1336,6 +1330,13 @@ reschedule_txn(sqlite3 *db, void *data)
 	} else if (e < 0) {
 		goto out;
 	}
+	if (strcmp(r.citizen_id, j->who.user_id) != 0 &&
+	    !access_holds(&j->who, RPC_STAFF, slot.agency_id)) {
+		/* staff move appointments only into slots of an agency they serve */
+		j->error_data = json_pack("{s:s}", "field", "/slot_id");
+		e = refuse(j, TD_ERR_NOT_FOUND, NULL);
+		goto out;
+	}
 	if (slot.start_s <= now_s()) {
 		e = refuse(j, TD_ERR_CONFLICT, "past");
 		goto out;
@@ -1379,13 +1380,17 @@ out:
 static void
 cancel_call(struct rpc_call *call, json_t *params, void *data)
 {
-	job_start(job_new(data, call, params), cancel_txn, appt_reply_done);
+	struct job *j = job_new(data, call, params);
+	j->tell_owner = true;
+	job_start(j, cancel_txn, appt_reply_done);
 }
 
 static void
 reschedule_call(struct rpc_call *call, json_t *params, void *data)
 {
-	job_start(job_new(data, call, params), reschedule_txn, appt_reply_done);
+	struct job *j = job_new(data, call, params);
+	j->tell_owner = true;
+	job_start(j, reschedule_txn, appt_reply_done);
 }
 
 /* ---- appointment.wait, appointment.unwait ---- */
@@ -1720,6 +1725,17 @@ reminders_done(int status, void *data)
 	reminder_job_free(rj);
 }
 
+/* Adds the user id of every bound connection (borrowed: valid during this tick). */
+static void
+collect_online(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
+{
+	(void)rpc;
+	(void)client_id;
+	if (id && id->user_id) {
+		g_hash_table_add(data, id->user_id);
+	}
+}
+
 static gboolean
 reminders_tick(gpointer data)
 {
@@ -1730,28 +1746,45 @@ reminders_tick(gpointer data)
 	sqlite3 *db = store_reader(s->store);
 	sqlite3_stmt *st = NULL;
 	int64_t now = now_s();
+	/* Only recipients bound now; the others' rows wait for them (until the slot begins). */
+	GHashTable *online = g_hash_table_new(g_str_hash, g_str_equal);
+	rpc_foreach_identity(s->rpc, collect_online, online);
+	if (g_hash_table_size(online) == 0) {
+		g_hash_table_destroy(online);
+		return G_SOURCE_CONTINUE;
+	}
+	json_t *users = json_array();
+	GHashTableIter it;
+	gpointer key;
+	g_hash_table_iter_init(&it, online);
+	while (g_hash_table_iter_next(&it, &key, NULL)) {
+		json_array_append_new(users, json_string(key));
+	}
+	g_hash_table_destroy(online);
+	char *users_text = json_dumps(users, JSON_COMPACT);
+	json_decref(users);
 	if (prepare(db,
 		    "SELECT r.appointment_id, r.offset_min, r.user_id FROM reminders r JOIN "
 		    "appointments a ON a.id = r.appointment_id JOIN slots s ON s.id = a.slot_id "
 		    "WHERE r.sent_at IS NULL AND r.due_s <= ?1 AND s.start_s > ?1 AND a.status = "
-		    "'active' ORDER BY r.due_s LIMIT 1000",
+		    "'active' AND r.user_id IN (SELECT value FROM json_each(?2)) "
+		    "ORDER BY r.due_s LIMIT 1000",
 		    &st) < 0) {
+		free(users_text);
 		return G_SOURCE_CONTINUE;
 	}
 	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_text(st, 2, users_text, -1, SQLITE_STATIC);
 	struct reminder_job *rj = g_new0(struct reminder_job, 1);
 	rj->s = s;
 	rj->items = g_array_new(FALSE, FALSE, sizeof(struct reminder));
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *user = (const char *)sqlite3_column_text(st, 2);
-		if (!user_online(s, user)) {
-			continue; /* kept for when they connect, until the slot begins */
-		}
-		struct reminder r = {.appt_id = col(st, 0), .user_id = g_strdup(user),
+		struct reminder r = {.appt_id = col(st, 0), .user_id = col(st, 2),
 				     .offset = sqlite3_column_int64(st, 1)};
 		g_array_append_val(rj->items, r);
 	}
 	sqlite3_finalize(st);
+	free(users_text);
 	if (rj->items->len == 0) {
 		reminder_job_free(rj);
 		return G_SOURCE_CONTINUE;
@@ -1762,6 +1795,610 @@ reminders_tick(gpointer data)
 		reminder_job_free(rj);
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+/* ---- dialogues (DOMAIN.md §6) ---- */
+
+/*
+ * A dialogue belongs to a case and so to the case's responsible agency:
+ * staff and leaders of that agency schedule it; its participants, and staff,
+ * leaders and officials of the agency, see it; leaders, officials and staff of
+ * the agency write its minutes, once, into the case timeline.
+ */
+
+/* Written notice at least this many days ahead (DOMAIN.md §6). */
+#define DIALOGUE_NOTICE_DAYS 5
+
+static const char *const dialogue_roles[] = {"resolver",         "complainant",
+					     "representative",   "respondent",
+					     "interested_party", "related_agency",
+					     "official",         NULL};
+
+#define DIALOGUE_SELECT                                                                           \
+	"SELECT d.id, d.case_id, d.agency_id, d.start_at, d.end_at, d.mode, d.location, "        \
+	"d.created_at, d.minutes_seq, d.minutes, d.start_s FROM dialogues d "
+
+static json_t *
+dialogue_row_json(sqlite3 *db, sqlite3_stmt *row)
+{
+	const char *id = (const char *)sqlite3_column_text(row, 0);
+	json_t *minutes = json_null();
+	if (sqlite3_column_type(row, 9) == SQLITE_TEXT) {
+		minutes = json_loads((const char *)sqlite3_column_text(row, 9), 0, NULL);
+		if (!minutes) {
+			minutes = json_null();
+		} else {
+			json_object_set_new(minutes, "seq", json_integer(sqlite3_column_int64(row, 8)));
+		}
+	}
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:[], s:o}", "id", id,
+			      "case_id", (const char *)sqlite3_column_text(row, 1), "agency_id",
+			      (const char *)sqlite3_column_text(row, 2), "start",
+			      (const char *)sqlite3_column_text(row, 3), "end",
+			      (const char *)sqlite3_column_text(row, 4), "mode",
+			      (const char *)sqlite3_column_text(row, 5), "location",
+			      col_json(row, 6), "created_at",
+			      (const char *)sqlite3_column_text(row, 7), "participants", "minutes",
+			      minutes);
+	sqlite3_stmt *st = NULL;
+	if (prepare(db,
+		    "SELECT p.user_id, u.full_name, p.role FROM dialogue_participants p JOIN users "
+		    "u ON u.id = p.user_id WHERE p.dialogue_id = ?1 ORDER BY p.rowid",
+		    &st) == 0) {
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		json_t *ps = json_object_get(o, "participants");
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			json_array_append_new(ps, json_pack("{s:s, s:s, s:s}", "user_id",
+							    (const char *)sqlite3_column_text(st, 0),
+							    "full_name",
+							    (const char *)sqlite3_column_text(st, 1),
+							    "role",
+							    (const char *)sqlite3_column_text(st, 2)));
+		}
+		sqlite3_finalize(st);
+	}
+	return o;
+}
+
+/* (transfer full, nullable) The dialogue when id may see it (NULL: as the system). */
+static json_t *
+dialogue_json(sqlite3 *db, const char *dialogue_id, const struct rpc_identity *id)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *o = NULL;
+	if (prepare(db, DIALOGUE_SELECT "WHERE d.id = ?1", &st) < 0) {
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, dialogue_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		o = dialogue_row_json(db, st);
+	}
+	sqlite3_finalize(st);
+	if (o && id) {
+		const char *agency = json_string_value(json_object_get(o, "agency_id"));
+		bool sees = access_holds(id, RPC_STAFF | RPC_LEADER | RPC_OFFICIAL, agency);
+		size_t i;
+		json_t *p;
+		json_array_foreach(json_object_get(o, "participants"), i, p)
+		{
+			sees = sees || g_strcmp0(json_string_value(json_object_get(p, "user_id")),
+						 id->user_id) == 0;
+		}
+		if (!sees) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
+}
+
+static char *
+case_agency(sqlite3 *db, const char *case_id)
+{
+	sqlite3_stmt *st = NULL;
+	char *agency = NULL;
+	if (prepare(db, "SELECT agency_id FROM cases WHERE id = ?1", &st) == 0) {
+		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			agency = col(st, 0);
+		}
+		sqlite3_finalize(st);
+	}
+	return agency;
+}
+
+static int
+dialogue_schedule_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	struct schedule *s = j->s;
+	const char *case_id = param(j, "case_id");
+	char *agency = case_agency(db, case_id);
+	sqlite3_stmt *st = NULL;
+	char now[STORE_TIME_SIZE];
+	int e = 0;
+	if (!agency || !access_holds(&j->who, RPC_STAFF | RPC_LEADER, agency)) {
+		g_free(agency);
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	}
+	json_t *parts = json_object_get(j->params, "participants");
+	size_t i;
+	json_t *p;
+	json_array_foreach(parts, i, p)
+	{
+		bool known = false;
+		if (prepare(db, "SELECT 1 FROM users WHERE id = ?1 AND disabled = 0", &st) == 0) {
+			sqlite3_bind_text(st, 1, json_string_value(json_object_get(p, "user_id")), -1,
+					  SQLITE_STATIC);
+			known = sqlite3_step(st) == SQLITE_ROW;
+			sqlite3_finalize(st);
+		}
+		if (!known) {
+			g_free(agency);
+			char ptr[64];
+			g_snprintf(ptr, sizeof(ptr), "/participants/%zu/user_id", i);
+			j->error_data = json_pack("{s:s}", "field", ptr);
+			return refuse(j, TD_ERR_INVALID_PARAMS, "unknown_user");
+		}
+	}
+	store_time_now(now);
+	char *a = local_text(s, j->slot_len), *b = local_text(s, j->position);
+	if (prepare(db,
+		    "INSERT INTO dialogues (id, case_id, agency_id, start_at, end_at, start_s, end_s, "
+		    "mode, location, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+		    "?9, ?10, ?11)",
+		    &st) < 0) {
+		e = -EIO;
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, j->schedule_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, case_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, agency, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, b, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 6, j->slot_len);
+	sqlite3_bind_int64(st, 7, j->position);
+	sqlite3_bind_text(st, 8, param(j, "mode"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 9, param(j, "location"), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, j->who.user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
+	if ((e = step_done(st)) < 0) {
+		goto out;
+	}
+	json_array_foreach(parts, i, p)
+	{
+		if (prepare(db,
+			    "INSERT INTO dialogue_participants (dialogue_id, user_id, role) VALUES "
+			    "(?1, ?2, ?3)",
+			    &st) < 0) {
+			e = -EIO;
+			goto out;
+		}
+		sqlite3_bind_text(st, 1, j->schedule_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, json_string_value(json_object_get(p, "user_id")), -1,
+				  SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, json_string_value(json_object_get(p, "role")), -1,
+				  SQLITE_STATIC);
+		if ((e = step_done(st)) == -EEXIST) {
+			j->error_data = json_pack("{s:s}", "field", "/participants");
+			e = refuse(j, TD_ERR_INVALID_PARAMS, "duplicate");
+			goto out;
+		} else if (e < 0) {
+			goto out;
+		}
+	}
+	json_t *ev = json_pack("{s:s, s:s, s:s, s:s, s:O}", "dialogue_id", j->schedule_id, "start",
+			       a, "end", b, "mode", param(j, "mode"), "participants", parts);
+	if (param(j, "location")) {
+		json_object_set_new(ev, "location", json_string(param(j, "location")));
+	}
+	int64_t seq = 0;
+	e = timeline_append(db, case_id, j->who.user_id, "dialogue_scheduled", ev, &seq);
+	json_decref(ev);
+out:
+	g_free(a);
+	g_free(b);
+	g_free(agency);
+	return e;
+}
+
+static void
+dialogue_schedule_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		sqlite3 *db = store_reader(j->s->store);
+		json_t *d = dialogue_json(db, j->schedule_id, NULL);
+		if (!d) {
+			rpc_call_error(j->call, TD_ERR_INTERNAL, NULL, NULL);
+		} else {
+			rpc_call_reply(j->call, json_pack("{s:O}", "dialogue", d));
+			size_t i;
+			json_t *p;
+			json_array_foreach(json_object_get(d, "participants"), i, p)
+			{
+				struct notify_ctx n = {.method = "event.dialogue.invited"};
+				n.params = json_pack("{s:O}", "dialogue", d);
+				rpc_foreach_bound(j->s->rpc,
+						  json_string_value(json_object_get(p, "user_id")),
+						  notify_one, &n);
+				json_decref(n.params);
+			}
+			json_decref(d);
+		}
+	}
+	job_free(j);
+}
+
+static void
+dialogue_schedule_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	int64_t start = 0, end = 0;
+	time_param(params, "start", &start);
+	time_param(params, "end", &end);
+	if (end <= start) {
+		rpc_call_invalid(call, "/end", "before_start");
+		return;
+	}
+	json_t *parts = json_object_get(params, "participants");
+	if (json_array_size(parts) == 0) {
+		rpc_call_invalid(call, "/participants", "empty");
+		return;
+	}
+	size_t i;
+	json_t *p;
+	json_array_foreach(parts, i, p)
+	{
+		char ptr[64];
+		const char *role = json_string_value(json_object_get(p, "role"));
+		const char *uid = json_string_value(json_object_get(p, "user_id"));
+		bool role_ok = false;
+		for (const char *const *r = dialogue_roles; role && *r; r++) {
+			role_ok = role_ok || strcmp(*r, role) == 0;
+		}
+		if (!json_is_object(p) || json_object_size(p) != 2 || !uid || !*uid ||
+		    strlen(uid) > 64) {
+			g_snprintf(ptr, sizeof(ptr), "/participants/%zu", i);
+			rpc_call_invalid(call, ptr, "format");
+			return;
+		}
+		if (!role_ok) {
+			g_snprintf(ptr, sizeof(ptr), "/participants/%zu/role", i);
+			rpc_call_invalid(call, ptr, role ? "enum" : "required");
+			return;
+		}
+	}
+	if (start < now_s() + DIALOGUE_NOTICE_DAYS * 86400) {
+		rpc_call_error(call, TD_ERR_CONFLICT, NULL,
+			       json_pack("{s:s, s:i}", "reason", "too_soon", "notice_days",
+					 DIALOGUE_NOTICE_DAYS));
+		return;
+	}
+	struct job *j = job_new(s, call, params);
+	store_new_id(j->schedule_id); /* the dialogue's id */
+	j->slot_len = start;          /* reused: start and end, Unix seconds */
+	j->position = end;
+	job_start(j, dialogue_schedule_txn, dialogue_schedule_done);
+}
+
+static void
+dialogue_get_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	json_t *d = dialogue_json(store_reader(s->store),
+				  json_string_value(json_object_get(params, "dialogue_id")),
+				  rpc_call_identity(call));
+	if (!d) {
+		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
+		return;
+	}
+	rpc_call_reply(call, json_pack("{s:o}", "dialogue", d));
+}
+
+/* The dialogues the caller takes part in, or of the agencies where they are staff, leader
+ * or official; by start. Cursor "start_s|id". */
+static void
+dialogue_list_call(struct rpc_call *call, json_t *params, void *data)
+{
+	struct schedule *s = data;
+	sqlite3 *db = store_reader(s->store);
+	const struct rpc_identity *id = rpc_call_identity(call);
+	int64_t cur_t = 0, from = 0, to = 0;
+	char *cur_id = NULL;
+	const char *cursor = json_string_value(json_object_get(params, "cursor"));
+	if (cursor && !cursor_parse(cursor, &cur_t, &cur_id)) {
+		rpc_call_invalid(call, "/cursor", "format");
+		return;
+	}
+	bool has_from = time_param(params, "from", &from);
+	bool has_to = time_param(params, "to", &to);
+	json_t *agencies = json_array();
+	for (size_t i = 0; i < id->n_grants; i++) {
+		const struct rpc_grant *g = &id->grants[i];
+		if (g->agency_id && (g->role & (RPC_STAFF | RPC_LEADER | RPC_OFFICIAL))) {
+			json_array_append_new(agencies, json_string(g->agency_id));
+		}
+	}
+	char *agencies_text = json_dumps(agencies, JSON_COMPACT);
+	json_decref(agencies);
+	json_int_t limit = limit_param(params);
+	sqlite3_stmt *st = NULL;
+	json_t *items = json_array();
+	char *next = NULL;
+	if (prepare(db,
+		    DIALOGUE_SELECT "WHERE (d.agency_id IN (SELECT value FROM json_each(?2)) OR "
+				    "d.id IN (SELECT dialogue_id FROM dialogue_participants WHERE "
+				    "user_id = ?1)) AND (?3 IS NULL OR d.start_s >= ?3) AND (?4 IS NULL "
+				    "OR d.start_s < ?4) AND (?5 IS NULL OR d.case_id = ?5) AND (?6 IS "
+				    "NULL OR d.start_s > ?6 OR (d.start_s = ?6 AND d.id > ?7)) "
+				    "ORDER BY d.start_s, d.id LIMIT ?8",
+		    &st) < 0) {
+		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, id->user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, agencies_text, -1, SQLITE_STATIC);
+	if (has_from) {
+		sqlite3_bind_int64(st, 3, from);
+	}
+	if (has_to) {
+		sqlite3_bind_int64(st, 4, to);
+	}
+	sqlite3_bind_text(st, 5, json_string_value(json_object_get(params, "case_id")), -1,
+			  SQLITE_STATIC);
+	if (cur_id) {
+		sqlite3_bind_int64(st, 6, cur_t);
+		sqlite3_bind_text(st, 7, cur_id, -1, SQLITE_STATIC);
+	}
+	sqlite3_bind_int64(st, 8, limit + 1);
+	int64_t last_t = 0;
+	char *last_id = NULL;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((json_int_t)json_array_size(items) == limit) {
+			next = cursor_make(last_t, last_id);
+			break;
+		}
+		json_array_append_new(items, dialogue_row_json(db, st));
+		last_t = sqlite3_column_int64(st, 10);
+		g_free(last_id);
+		last_id = col(st, 0);
+	}
+	g_free(last_id);
+	sqlite3_finalize(st);
+	rpc_call_reply(call, json_pack("{s:O, s:o}", "items", items, "next_cursor",
+				       next ? json_string(next) : json_null()));
+out:
+	json_decref(items);
+	g_free(next);
+	g_free(agencies_text);
+	g_free(cur_id);
+}
+
+static int
+dialogue_minutes_txn(sqlite3 *db, void *data)
+{
+	struct job *j = data;
+	const char *dialogue_id = param(j, "dialogue_id");
+	json_t *d = dialogue_json(db, dialogue_id, NULL);
+	sqlite3_stmt *st = NULL;
+	int e;
+	if (!d || !access_holds(&j->who, RPC_STAFF | RPC_LEADER | RPC_OFFICIAL,
+				json_string_value(json_object_get(d, "agency_id")))) {
+		json_decref(d);
+		return refuse(j, TD_ERR_NOT_FOUND, NULL);
+	}
+	if (!json_is_null(json_object_get(d, "minutes"))) {
+		json_decref(d);
+		return refuse(j, TD_ERR_CONFLICT, "minutes_recorded");
+	}
+	/* Attendees are participants; the others are recorded as absent. */
+	json_t *attendees = json_object_get(j->params, "attendees");
+	json_t *absentees = json_array();
+	size_t i, k;
+	json_t *p, *a;
+	json_array_foreach(attendees, k, a)
+	{
+		bool found = false;
+		json_array_foreach(json_object_get(d, "participants"), i, p)
+		{
+			found = found || json_equal(json_object_get(p, "user_id"), a);
+		}
+		if (!found) {
+			char ptr[48];
+			g_snprintf(ptr, sizeof(ptr), "/attendees/%zu", k);
+			j->error_data = json_pack("{s:s}", "field", ptr);
+			json_decref(absentees);
+			json_decref(d);
+			return refuse(j, TD_ERR_INVALID_PARAMS, "not_a_participant");
+		}
+	}
+	json_array_foreach(json_object_get(d, "participants"), i, p)
+	{
+		bool came = false;
+		json_array_foreach(attendees, k, a)
+		{
+			came = came || json_equal(json_object_get(p, "user_id"), a);
+		}
+		if (!came) {
+			json_array_append(absentees, json_object_get(p, "user_id"));
+		}
+	}
+	json_t *ev = json_pack("{s:s, s:s, s:O, s:o}", "dialogue_id", dialogue_id, "text",
+			       param(j, "text"), "attendees", attendees, "absentees", absentees);
+	int64_t seq = 0;
+	e = timeline_append(db, json_string_value(json_object_get(d, "case_id")), j->who.user_id,
+			    "dialogue_minutes", ev, &seq);
+	char *text = json_dumps(ev, JSON_COMPACT);
+	json_decref(ev);
+	json_decref(d);
+	if (e == 0 && prepare(db, "UPDATE dialogues SET minutes_seq = ?2, minutes = ?3 WHERE id = ?1",
+			      &st) == 0) {
+		sqlite3_bind_text(st, 1, dialogue_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, seq);
+		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+		e = step_done(st);
+	} else if (e == 0) {
+		e = -EIO;
+	}
+	free(text);
+	j->position = seq;
+	return e;
+}
+
+static void
+dialogue_minutes_done(int status, void *data)
+{
+	struct job *j = data;
+	if (!answer_failure(j, status)) {
+		rpc_call_reply(j->call, json_pack("{s:I}", "seq", (json_int_t)j->position));
+	}
+	job_free(j);
+}
+
+static void
+dialogue_minutes_call(struct rpc_call *call, json_t *params, void *data)
+{
+	json_t *att = json_object_get(params, "attendees");
+	size_t i;
+	json_t *a;
+	json_array_foreach(att, i, a)
+	{
+		if (!json_is_string(a)) {
+			char ptr[48];
+			g_snprintf(ptr, sizeof(ptr), "/attendees/%zu", i);
+			rpc_call_invalid(call, ptr, "type");
+			return;
+		}
+	}
+	job_start(job_new(data, call, params), dialogue_minutes_txn, dialogue_minutes_done);
+}
+
+/* ---- iCalendar (RFC 5545) ---- */
+
+/* Appends one content line, its text escaped when escape, folded at 75 octets (never inside
+ * a UTF-8 sequence), ended by CRLF. */
+static void
+ics_line(GString *out, const char *name, const char *value, bool escape)
+{
+	GString *line = g_string_new(name);
+	g_string_append_c(line, ':');
+	for (const char *p = value ? value : ""; *p; p++) {
+		if (escape && (*p == '\\' || *p == ';' || *p == ',')) {
+			g_string_append_c(line, '\\');
+			g_string_append_c(line, *p);
+		} else if (escape && *p == '\n') {
+			g_string_append(line, "\\n");
+		} else if (escape && *p == '\r') {
+			continue;
+		} else {
+			g_string_append_c(line, *p);
+		}
+	}
+	size_t col = 0;
+	for (size_t i = 0; i < line->len; i++) {
+		unsigned char ch = (unsigned char)line->str[i];
+		size_t seq = ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
+		if (col + seq > 75) {
+			g_string_append(out, "\r\n ");
+			col = 1;
+		}
+		g_string_append_len(out, line->str + i, (gssize)seq);
+		col += seq;
+		i += seq - 1;
+	}
+	g_string_append(out, "\r\n");
+	g_string_free(line, TRUE);
+}
+
+static void
+ics_time(GString *out, const char *name, int64_t t)
+{
+	GDateTime *dt = g_date_time_new_from_unix_utc(t);
+	char *v = g_date_time_format(dt, "%Y%m%dT%H%M%SZ");
+	ics_line(out, name, v, false);
+	g_free(v);
+	g_date_time_unref(dt);
+}
+
+static void
+ics_event(GString *out, const char *uid, int64_t start, int64_t end, int64_t stamp,
+	  const char *summary, const char *location, const char *description, bool cancelled)
+{
+	ics_line(out, "BEGIN", "VEVENT", false);
+	ics_line(out, "UID", uid, false);
+	ics_time(out, "DTSTAMP", stamp);
+	ics_time(out, "DTSTART", start);
+	ics_time(out, "DTEND", end);
+	ics_line(out, "SUMMARY", summary, true);
+	if (location) {
+		ics_line(out, "LOCATION", location, true);
+	}
+	if (description) {
+		ics_line(out, "DESCRIPTION", description, true);
+	}
+	ics_line(out, "STATUS", cancelled ? "CANCELLED" : "CONFIRMED", false);
+	ics_line(out, "END", "VEVENT", false);
+}
+
+char *
+schedule_ics(sqlite3 *db, const char *user_id, int64_t now)
+{
+	GString *out = g_string_new(NULL);
+	sqlite3_stmt *st = NULL;
+	ics_line(out, "BEGIN", "VCALENDAR", false);
+	ics_line(out, "VERSION", "2.0", false);
+	ics_line(out, "PRODID", "-//tiepdan//reception portal//VI", false);
+	ics_line(out, "CALSCALE", "GREGORIAN", false);
+	ics_line(out, "METHOD", "PUBLISH", false);
+	if (prepare(db,
+		    "SELECT a.id, s.start_s, s.end_s, s.mode, s.location, a.topic, a.status, "
+		    "ag.name, u.full_name FROM appointments a JOIN slots s ON s.id = a.slot_id JOIN "
+		    "agencies ag ON ag.id = s.agency_id JOIN users u ON u.id = s.host_id WHERE "
+		    "a.citizen_id = ?1 OR (s.host_id = ?1 AND a.status = 'active') "
+		    "ORDER BY s.start_s, a.id",
+		    &st) == 0) {
+		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			char *uid = g_strdup_printf("appointment-%s@tiepdan",
+						    (const char *)sqlite3_column_text(st, 0));
+			char *summary = g_strdup_printf(
+				"Tiếp công dân: %s (%s)", (const char *)sqlite3_column_text(st, 7),
+				strcmp((const char *)sqlite3_column_text(st, 3), "online") == 0
+					? "trực tuyến"
+					: "trực tiếp");
+			char *desc = g_strdup_printf("%s\nCán bộ tiếp: %s",
+						     (const char *)sqlite3_column_text(st, 5),
+						     (const char *)sqlite3_column_text(st, 8));
+			ics_event(out, uid, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				  now, summary, (const char *)sqlite3_column_text(st, 4), desc,
+				  strcmp((const char *)sqlite3_column_text(st, 6), "active") != 0);
+			g_free(uid);
+			g_free(summary);
+			g_free(desc);
+		}
+		sqlite3_finalize(st);
+	}
+	if (prepare(db,
+		    "SELECT d.id, d.start_s, d.end_s, d.location, ag.name FROM dialogues d JOIN "
+		    "agencies ag ON ag.id = d.agency_id WHERE d.id IN (SELECT dialogue_id FROM "
+		    "dialogue_participants WHERE user_id = ?1) ORDER BY d.start_s, d.id",
+		    &st) == 0) {
+		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			char *uid = g_strdup_printf("dialogue-%s@tiepdan",
+						    (const char *)sqlite3_column_text(st, 0));
+			char *summary = g_strdup_printf("Đối thoại: %s",
+							(const char *)sqlite3_column_text(st, 4));
+			ics_event(out, uid, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+				  now, summary, (const char *)sqlite3_column_text(st, 3), NULL, false);
+			g_free(uid);
+			g_free(summary);
+		}
+		sqlite3_finalize(st);
+	}
+	ics_line(out, "END", "VCALENDAR", false);
+	return g_string_free(out, FALSE);
 }
 
 /* ---- the table ---- */
@@ -1837,6 +2474,39 @@ static const struct rpc_param list_params[] = {
 	{0},
 };
 
+static const struct rpc_param dialogue_schedule_params[] = {
+	ID("case_id", true),
+	{.name = "start", .type = RPC_T_DATETIME, .required = true},
+	{.name = "end", .type = RPC_T_DATETIME, .required = true},
+	{.name = "mode", .type = RPC_T_ENUM, .required = true, .enum_values = modes},
+	{.name = "location", .type = RPC_T_STRING, .min = 1, .max = 500},
+	{.name = "participants", .type = RPC_T_ARRAY, .required = true, .max = 100,
+	 .schema = "{\"type\":\"array\",\"minItems\":1,\"items\":{\"type\":\"object\","
+		   "\"additionalProperties\":false,\"required\":[\"user_id\",\"role\"],"
+		   "\"properties\":{\"user_id\":{\"type\":\"string\"},\"role\":{\"enum\":["
+		   "\"resolver\",\"complainant\",\"representative\",\"respondent\","
+		   "\"interested_party\",\"related_agency\",\"official\"]}}}}"},
+	{0},
+};
+
+static const struct rpc_param dialogue_get_params[] = {ID("dialogue_id", true), {0}};
+
+static const struct rpc_param dialogue_list_params[] = {
+	{.name = "from", .type = RPC_T_DATETIME},
+	{.name = "to", .type = RPC_T_DATETIME},
+	ID("case_id", false),
+	LIST_PARAMS,
+	{0},
+};
+
+static const struct rpc_param dialogue_minutes_params[] = {
+	ID("dialogue_id", true),
+	{.name = "text", .type = RPC_T_STRING, .required = true, .min = 1, .max = 100000},
+	{.name = "attendees", .type = RPC_T_ARRAY, .required = true, .max = 100,
+	 .description = "user ids of the participants present; the others are recorded absent"},
+	{0},
+};
+
 #define APPT_RESULT "{\"type\":\"object\",\"required\":[\"appointment\"]}"
 #define LIST_RESULT "{\"type\":\"object\",\"required\":[\"items\",\"next_cursor\"]}"
 
@@ -1868,6 +2538,22 @@ static const struct rpc_method schedule_methods[] = {
 	{.name = "appointment.list", .handler = list_call, .who = RPC_BOUND,
 	 .summary = "The caller's appointments, or their agencies' for staff and leaders.",
 	 .params = list_params, .result_schema = LIST_RESULT},
+	{.name = "dialogue.schedule", .handler = dialogue_schedule_call,
+	 .who = RPC_STAFF | RPC_LEADER,
+	 .summary = "Schedules a dialogue of a case; participants are invited.",
+	 .params = dialogue_schedule_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"dialogue\"]}"},
+	{.name = "dialogue.list", .handler = dialogue_list_call, .who = RPC_BOUND,
+	 .summary = "Dialogues the caller takes part in or whose agency they serve.",
+	 .params = dialogue_list_params, .result_schema = LIST_RESULT},
+	{.name = "dialogue.get", .handler = dialogue_get_call, .who = RPC_BOUND,
+	 .summary = "One dialogue.", .params = dialogue_get_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"dialogue\"]}"},
+	{.name = "dialogue.minutes", .handler = dialogue_minutes_call,
+	 .who = RPC_LEADER | RPC_OFFICIAL | RPC_STAFF,
+	 .summary = "Records a dialogue's minutes (once) in the case timeline.",
+	 .params = dialogue_minutes_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"seq\"]}"},
 };
 
 int

@@ -654,6 +654,44 @@ static const char migration_6[] =
 	"  BEGIN SELECT RAISE(ABORT, 'a reminder is sent once'); END;\n";
 /* clang-format on */
 
+/*
+ * Migration 7: dialogues of a case (DOMAIN.md §6) and their participants.
+ * A dialogue's minutes are written once (trigger); they also go to the case
+ * timeline, which stays the record.
+ */
+/* clang-format off */
+static const char migration_7[] =
+	"CREATE TABLE dialogues (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),\n"
+	"  case_id TEXT NOT NULL REFERENCES cases(id),\n"
+	"  agency_id TEXT NOT NULL REFERENCES agencies(id),\n"
+	"  start_at TEXT NOT NULL,\n"
+	"  end_at TEXT NOT NULL,\n"
+	"  start_s INTEGER NOT NULL,\n"
+	"  end_s INTEGER NOT NULL,\n"
+	"  mode TEXT NOT NULL CHECK (mode IN ('in_person', 'online')),\n"
+	"  location TEXT,\n"
+	"  created_by TEXT NOT NULL REFERENCES users(id),\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  minutes_seq INTEGER,\n"
+	"  minutes TEXT,\n"
+	"  CHECK (end_s > start_s)\n"
+	") STRICT;\n"
+	"CREATE INDEX dialogues_case ON dialogues(case_id);\n"
+	"CREATE INDEX dialogues_agency ON dialogues(agency_id, start_s);\n"
+	"CREATE TRIGGER dialogues_minutes_once BEFORE UPDATE OF minutes_seq ON dialogues\n"
+	"  WHEN OLD.minutes_seq IS NOT NULL\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the minutes of a dialogue are written once'); END;\n"
+	"CREATE TABLE dialogue_participants (\n"
+	"  dialogue_id TEXT NOT NULL REFERENCES dialogues(id),\n"
+	"  user_id TEXT NOT NULL REFERENCES users(id),\n"
+	"  role TEXT NOT NULL CHECK (role IN ('resolver', 'complainant', 'representative',\n"
+	"    'respondent', 'interested_party', 'related_agency', 'official')),\n"
+	"  PRIMARY KEY (dialogue_id, user_id)\n"
+	") STRICT;\n"
+	"CREATE INDEX dialogue_participants_user ON dialogue_participants(user_id);\n";
+/* clang-format on */
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
@@ -661,6 +699,7 @@ const char *const store_migrations[] = {
     migration_4,
     migration_5,
     migration_6,
+    migration_7,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

@@ -5,12 +5,16 @@
  * Reception schedules and appointments (PROTOCOL.md §6, DOMAIN.md §5):
  * schedules cut into slots on working days, seats booked by citizens with the
  * one-seat invariant held by the schema, cancellation and atomic reschedule, a
- * waiting list per full slot, and reminders sent exactly once before a slot.
- * Registers schedule.create and appointment.* with the dispatcher; sends
- * event.appointment.updated and event.appointment.reminder.
+ * waiting list per full slot, reminders sent exactly once before a slot, and
+ * dialogues of a case (DOMAIN.md §6) whose minutes go to the case timeline.
+ * Registers schedule.create, appointment.* and dialogue.* with the dispatcher;
+ * sends event.appointment.updated, event.appointment.reminder and
+ * event.dialogue.invited.
  */
 
 #include <glib.h>
+#include <sqlite3.h>
+#include <stdint.h>
 
 #include "tiepdan/calendar.h"
 #include "tiepdan/rpc.h"
@@ -45,3 +49,11 @@ void schedule_destroy(struct schedule *s);
  */
 int schedule_parse_offsets(const char *text, struct schedule_options *opts)
 	__attribute__((warn_unused_result));
+
+/**
+ * (transfer full) The iCalendar (RFC 5545) text of user_id's appointments (as citizen, any
+ * status; as host, the active ones) and dialogues (as participant), CRLF lines folded at 75
+ * octets, times in UTC; now is the DTSTAMP. For the feed of `calendar.ticket`, whose HTTP route
+ * is not wired yet: the method is not registered.
+ */
+char *schedule_ics(sqlite3 *db, const char *user_id, int64_t now);

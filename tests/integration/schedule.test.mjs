@@ -22,7 +22,10 @@ import {
 	isWorkingDay,
 	login,
 	newCitizen,
+	newStaffAccount,
 	ok,
+	petition,
+	submit,
 	todayVN,
 	waitFor,
 	workingDeadline,
@@ -206,6 +209,40 @@ describe('appointment.slots', () => {
 	});
 });
 
+describe('leader days', () => {
+	test('a city with one leader day in a month is not short; a month without one is', async () => {
+		const admin = await login(server, DEMO.admin);
+		const acct = await newStaffAccount(admin, { role: 'staff', agencyId: city, login: 'vanthu.dongnai.lich', full_name: 'Văn thư Thành phố' });
+		const cityStaff = await login(server, { login: acct.login, password: acct.password });
+		const base = { agency_id: city, host_id: s.cityLeader.user.id, slot_minutes: 30, capacity: 5, mode: 'in_person' };
+		const d1 = ahead(30);
+		await ok(cityStaff, 'schedule.create', { ...base, leader_day: true, start: at(d1, '08:00'), end: at(d1, '08:30') });
+		// Two months later, a slot that is not a leader day.
+		let [y, m] = d1.split('-').map(Number);
+		m += 2;
+		if (m > 12) {
+			m -= 12;
+			y += 1;
+		}
+		let d2 = `${y}-${String(m).padStart(2, '0')}-10`;
+		while (!isWorkingDay(d2)) {
+			d2 = addDays(d2, 1);
+		}
+		await ok(cityStaff, 'schedule.create', { ...base, start: at(d2, '08:00'), end: at(d2, '08:30') });
+		const view = async (d) => (await ok(cityStaff, 'appointment.slots', { agency_id: city, from: at(d, '00:00'), to: at(addDays(d, 1), '00:00') })).items;
+		const [one] = await view(d1);
+		assert.equal(one.leader_day, true);
+		assert.equal(one.leader_days_short, false);
+		const [two] = await view(d2);
+		assert.equal(two.leader_day, false);
+		assert.equal(two.leader_days_short, true);
+		// The ward's staff see no such field for the city's slots.
+		const [other] = (await ok(s.staff, 'appointment.slots', { agency_id: city, from: at(d1, '00:00'), to: at(addDays(d1, 1), '00:00') })).items;
+		assert.equal('leader_days_short' in other, false);
+		await admin.close();
+	});
+});
+
 describe('appointment.book', () => {
 	test('books the lowest free seat; refuses full, overlap, a case not theirs, unknown slot', async () => {
 		const d = ahead(20);
@@ -238,10 +275,19 @@ describe('appointment.book', () => {
 		// The next slot of the same schedule (08:30–09:00) does not overlap 08:00–08:30.
 		await ok(c1.client, 'appointment.book', { slot_id: a.slots[1].slot_id, topic: 'x' });
 		const slots = await ok(c3.client, 'appointment.slots', { agency_id: ward, from: at(d, '08:00'), to: at(d, '08:01') });
-		assert.equal(slots.items[0].remaining, 0);
+		assert.equal(slots.items.find((x) => x.slot_id === slot).remaining, 0);
 		await fails(c3.client, 'appointment.book', { slot_id: 'AAAAAAAAAAAAAAAAAAAAAA', topic: 'x' }, NOT_FOUND);
 		await fails(c3.client, 'appointment.book', { slot_id: a.slots[1].slot_id, topic: 'x', case_id: 'AAAAAAAAAAAAAAAAAAAAAA' }, NOT_FOUND);
 		await fails(c3.client, 'appointment.book', { slot_id: a.slots[1].slot_id }, INVALID);
+		// A case of another citizen is "not found"; their own is linked.
+		const ids = await agencyIds(s.staff);
+		const theirs = await submit(c2.client, petition('recommendation', ids));
+		const e = await fails(c3.client, 'appointment.book', { slot_id: a.slots[1].slot_id, topic: 'x', case_id: theirs.case_id }, NOT_FOUND);
+		assert.equal(e.data?.field, '/case_id');
+		const mine = await submit(c3.client, petition('feedback', ids));
+		const linked = await ok(c3.client, 'appointment.book', { slot_id: a.slots[1].slot_id, topic: 'Về phản ánh', case_id: mine.case_id });
+		assert.equal(linked.appointment.case_id, mine.case_id);
+		assert.equal(linked.appointment.seat, 2);
 		await fails(s.staff, 'appointment.book', { slot_id: a.slots[1].slot_id, topic: 'x' }, FORBIDDEN);
 		// The schema holds: never two active holders of one seat.
 		const dup = sqliteRows(server.dataDir, "SELECT slot_id, seat, count(*) AS n FROM appointments WHERE status = 'active' GROUP BY slot_id, seat HAVING n > 1");
@@ -379,12 +425,20 @@ describe('waiting list', () => {
 		assert.deepEqual(rows, [{ citizen_id: first.user_id, seat: 1 }]);
 		// The second is now first in line; leaving the line works once.
 		const slots = await ok(second.client, 'appointment.slots', { agency_id: ward, from: at(d, '08:00'), to: at(d, '08:01') });
-		assert.equal(slots.items[0].waiting, 1);
+		assert.equal(slots.items.find((x) => x.slot_id === slot).waiting, 1);
 		assert.deepEqual(await ok(second.client, 'appointment.unwait', { slot_id: slot }), {});
 		await fails(second.client, 'appointment.unwait', { slot_id: slot }, NOT_FOUND);
 		// A slot with seats left has no waiting list.
 		const free = await ok(s.staff, 'schedule.create', schedule({ start: at(d, '10:00'), end: at(d, '10:30'), capacity: 1 }));
 		await fails(second.client, 'appointment.wait', { slot_id: free.slots[0].slot_id }, CONFLICT, 'not_full');
+		// A reschedule away frees the seat for the line too, in the same transaction.
+		assert.deepEqual(await ok(second.client, 'appointment.wait', { slot_id: slot }), { position: 1 });
+		const moved = (await ok(first.client, 'appointment.reschedule', { appointment_id: ev.params.appointment.id, slot_id: free.slots[0].slot_id })).appointment;
+		assert.equal(moved.slot_id, free.slots[0].slot_id);
+		const ev2 = await waitFor(second.client, (m) => m.method === 'event.appointment.updated' && m.params.appointment.slot_id === slot);
+		assert.equal(ev2.params.appointment.status, 'active');
+		const rows2 = sqliteRows(server.dataDir, `SELECT citizen_id FROM appointments WHERE slot_id = '${slot}' AND status = 'active'`);
+		assert.deepEqual(rows2, [{ citizen_id: second.user_id }]);
 	});
 });
 
@@ -447,5 +501,73 @@ describe('concurrency', () => {
 		assert.equal(total[0].n, 100);
 		await Promise.all(citizens.map((c) => c.client.close()));
 		await srv.stop();
+	});
+});
+
+describe('dialogues', () => {
+	test('staff schedule a dialogue of a case; participants are invited, see it, and minutes go to the timeline once', async () => {
+		const ids = await agencyIds(s.staff);
+		const c = await newCitizen(server);
+		const other = await newCitizen(server);
+		const kase = await submit(c.client, petition('complaint', ids, { address: '12 Nguyễn Ái Quốc, phường Trấn Biên' }));
+		const day = addDays(todayVN(), 8);
+		const params = {
+			case_id: kase.case_id,
+			start: at(day, '09:00'),
+			end: at(day, '10:30'),
+			mode: 'in_person',
+			location: 'Hội trường UBND phường',
+			participants: [
+				{ user_id: c.user_id, role: 'complainant' },
+				{ user_id: s.official.user.id, role: 'resolver' },
+			],
+		};
+		const soon = addDays(todayVN(), 2);
+		await fails(s.staff, 'dialogue.schedule', { ...params, start: at(soon, '09:00'), end: at(soon, '10:00') }, CONFLICT, 'too_soon');
+		await fails(s.cityLeader, 'dialogue.schedule', params, NOT_FOUND);
+		await fails(s.official, 'dialogue.schedule', params, FORBIDDEN);
+		const bad = await fails(s.staff, 'dialogue.schedule', { ...params, participants: [{ user_id: 'AAAAAAAAAAAAAAAAAAAAAA', role: 'respondent' }] }, INVALID);
+		assert.equal(bad.data.field, '/participants/0/user_id');
+		await fails(s.staff, 'dialogue.schedule', { ...params, participants: [{ user_id: c.user_id, role: 'judge' }] }, INVALID);
+		const { dialogue } = await ok(s.staff, 'dialogue.schedule', params);
+		assert.equal(dialogue.case_id, kase.case_id);
+		assert.equal(dialogue.agency_id, ward);
+		assert.equal(dialogue.start, at(day, '09:00'));
+		assert.equal(dialogue.minutes, null);
+		assert.deepEqual(
+			dialogue.participants.map((p) => [p.user_id, p.role]),
+			[
+				[c.user_id, 'complainant'],
+				[s.official.user.id, 'resolver'],
+			],
+		);
+		const inv = await waitFor(c.client, (m) => m.method === 'event.dialogue.invited');
+		assert.equal(inv.params.dialogue.id, dialogue.id);
+		// Who sees it.
+		assert.equal((await ok(c.client, 'dialogue.get', { dialogue_id: dialogue.id })).dialogue.id, dialogue.id);
+		assert.equal((await ok(s.staff, 'dialogue.get', { dialogue_id: dialogue.id })).dialogue.id, dialogue.id);
+		await fails(other.client, 'dialogue.get', { dialogue_id: dialogue.id }, NOT_FOUND);
+		assert.deepEqual(
+			(await ok(c.client, 'dialogue.list', {})).items.map((d) => d.id),
+			[dialogue.id],
+		);
+		assert.deepEqual((await ok(other.client, 'dialogue.list', {})).items, []);
+		assert.ok((await ok(s.staff, 'dialogue.list', { case_id: kase.case_id })).items.some((d) => d.id === dialogue.id));
+		// Minutes, once, in the case timeline.
+		await fails(c.client, 'dialogue.minutes', { dialogue_id: dialogue.id, text: 'x', attendees: [] }, FORBIDDEN);
+		await fails(s.official, 'dialogue.minutes', { dialogue_id: dialogue.id, text: 'x', attendees: [other.user_id] }, INVALID);
+		const { seq } = await ok(s.official, 'dialogue.minutes', { dialogue_id: dialogue.id, text: 'Hai bên trình bày ý kiến; chưa thống nhất về diện tích.', attendees: [c.user_id] });
+		assert.ok(seq >= 2);
+		await fails(s.official, 'dialogue.minutes', { dialogue_id: dialogue.id, text: 'again', attendees: [] }, CONFLICT, 'minutes_recorded');
+		const tl = await ok(s.official, 'case.timeline', { case_id: kase.case_id });
+		const ev = tl.items.find((e) => e.seq === seq);
+		assert.equal(ev.action, 'dialogue_minutes');
+		assert.deepEqual(ev.data.attendees, [c.user_id]);
+		assert.deepEqual(ev.data.absentees, [s.official.user.id]);
+		assert.ok(tl.items.some((e) => e.action === 'dialogue_scheduled' && e.data.dialogue_id === dialogue.id));
+		const chain = await ok(s.leader, 'case.verify_chain', { case_id: kase.case_id });
+		assert.equal(chain.ok, true);
+		const after = (await ok(c.client, 'dialogue.get', { dialogue_id: dialogue.id })).dialogue;
+		assert.equal(after.minutes.seq, seq);
 	});
 });
