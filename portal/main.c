@@ -48,6 +48,7 @@ struct app {
 	struct cases *cases;
 	struct schedule *schedule;
 	struct files *files;
+	struct calendar_feed *calendar_feed;
 	struct auth *auth;
 	bool stopping;
 	int exit_code;
@@ -67,11 +68,19 @@ identify(void *data, const char *token)
 	return app->auth ? auth_identify(app->auth, token) : NULL;
 }
 
+static char *
+calendar(void *data, const char *name)
+{
+	struct app *app = data;
+	return app->calendar_feed ? calendar_feed_render(app->calendar_feed, name) : NULL;
+}
+
 static const struct server_hooks hooks = {
 	.version = SERVER_HOOKS_VERSION,
 	.check_db = check_db,
 	.check_media = NULL,
 	.identify = identify,
+	.calendar = calendar,
 };
 
 static void
@@ -271,6 +280,10 @@ main(int argc, char **argv)
 		g_error_free(error);
 		goto out;
 	}
+	app.calendar_feed = calendar_feed_create(app.rpc, app.store, app.seal);
+	if (!app.calendar_feed) {
+		goto out;
+	}
 	app.routing = portal_routing_create(app.rpc, app.store);
 	if (!app.routing) {
 		goto out;
@@ -312,6 +325,7 @@ out:
 	portal_routing_destroy(app.routing);
 	cases_destroy(app.cases);
 	schedule_destroy(app.schedule);
+	calendar_feed_destroy(app.calendar_feed);
 	files_destroy(app.files);
 	td_calendar_destroy(app.calendar);
 	seal_destroy(app.seal);

@@ -27,3 +27,12 @@ struct routing_methods;
  */
 struct routing_methods *portal_routing_create(struct rpc *rpc, struct store *store);
 void portal_routing_destroy(struct routing_methods *m);
+
+struct calendar_feed;
+struct seal;
+
+/** (transfer full) Registers calendar.ticket; NULL when registered twice. */
+struct calendar_feed *calendar_feed_create(struct rpc *rpc, struct store *store, struct seal *seal);
+void calendar_feed_destroy(struct calendar_feed *f);
+/** (transfer full, nullable) The feed named by the last path segment of its URL, or NULL. */
+char *calendar_feed_render(struct calendar_feed *f, const char *name);

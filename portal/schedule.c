@@ -2338,6 +2338,8 @@ ics_event(GString *out, const char *uid, int64_t start, int64_t end, int64_t sta
 		ics_line(out, "DESCRIPTION", description, true);
 	}
 	ics_line(out, "STATUS", cancelled ? "CANCELLED" : "CONFIRMED", false);
+	/* A cancellation is a change the client must take over the copy it has. */
+	ics_line(out, "SEQUENCE", cancelled ? "1" : "0", false);
 	ics_line(out, "END", "VEVENT", false);
 }
 
@@ -2351,6 +2353,8 @@ schedule_ics(sqlite3 *db, const char *user_id, int64_t now)
 	ics_line(out, "PRODID", "-//tiepdan//reception portal//VI", false);
 	ics_line(out, "CALSCALE", "GREGORIAN", false);
 	ics_line(out, "METHOD", "PUBLISH", false);
+	ics_line(out, "X-WR-TIMEZONE", "Asia/Ho_Chi_Minh", false);
+	ics_line(out, "X-WR-CALNAME", "Tiếp công dân", false);
 	if (prepare(db,
 		    "SELECT a.id, s.start_s, s.end_s, s.mode, s.location, a.topic, a.status, "
 		    "ag.name, u.full_name FROM appointments a JOIN slots s ON s.id = a.slot_id JOIN "

@@ -716,6 +716,17 @@ http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 	if (g_str_has_prefix(uri, "/api/files/") && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
 		return serve_download(s, wsi, pss, uri + strlen("/api/files/"));
 	}
+	if (g_str_has_prefix(uri, "/api/calendar/") && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+		char *ics = s->hooks && s->hooks->calendar
+				    ? s->hooks->calendar(s->hooks_data, uri + strlen("/api/calendar/"))
+				    : NULL;
+		if (!ics) {
+			return http_error(s, wsi, pss, 404, "not found");
+		}
+		GString *b = g_string_new(ics);
+		g_free(ics);
+		return http_respond(s, wsi, pss, 200, "text/calendar; charset=utf-8", b);
+	}
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
 		/* Only GET is served until uploads arrive; a body may follow, so hang up after. */
 		pss->hang_up = true;

@@ -26,6 +26,8 @@ struct server_hooks {
 	int (*check_media)(void *data);
 	/* The user id (transfer full) a bearer access token names, or NULL. */
 	char *(*identify)(void *data, const char *access_token);
+	/* (transfer full, nullable) The iCalendar feed named by the last path segment. */
+	char *(*calendar)(void *data, const char *name);
 };
 
 struct files;
