@@ -9,7 +9,8 @@
 # CONNECTIONS (bench/rpc); WRITERS (default 1,10,100) and COMMIT_DIR (default
 # /var/tmp: a directory on a real disk, never tmpfs) for bench/commit;
 # AUTH_DURATION, AUTH_WARMUP (default 10 and 2) for bench/auth; REPEAT for
-# bench/rpc and bench/auth.
+# bench/rpc and bench/auth; CASES_DURATION, CASES_WARMUP (default 10 and 2)
+# and the variables of bench/cases/run.sh (CASES, ROUNDS, ...) for bench/cases.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,7 +24,7 @@ if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
 ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server bench/commit-bench bench/auth-bench \
-	portal/tiepdan >/dev/null
+	bench/cases-submit-bench bench/cases-q-bench bench/cases-gen portal/tiepdan >/dev/null
 
 echo "== bench/rpc =="
 "$ROOT/bench/rpc/run.sh" "$BUILD"
@@ -36,3 +37,8 @@ echo "== bench/auth =="
 # DURATION and WARMUP are bench/rpc's (5 s and 1 s by default); bench/auth
 # keeps its own longer windows unless AUTH_DURATION / AUTH_WARMUP are set.
 DURATION=${AUTH_DURATION:-10} WARMUP=${AUTH_WARMUP:-2} "$ROOT/bench/auth/run.sh" "$BUILD"
+echo
+echo "== bench/cases =="
+# Its own windows too: 10 s after 2 s of warm-up unless CASES_DURATION / CASES_WARMUP are set.
+DURATION=${CASES_DURATION:-10} WARMUP=${CASES_WARMUP:-2} "$ROOT/bench/cases/run.sh" "$BUILD"
+echo; echo "== bench/booking =="; "$ROOT/bench/booking/run.sh" "$BUILD" # 1,000 connections at appointment.book (ACCOUNTS, SEATS, ...)

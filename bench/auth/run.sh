@@ -13,7 +13,16 @@
 # each window, default 2), PING_CONNECTIONS (default 10), PING_INTERVAL_US
 # (one ping per connection every ..., default 2000), LOGIN_CONNECTIONS
 # (default 50), REPEAT (runs, default 3: the run with the median ratio is
-# shown in full, every run as a line below it).
+# shown in full, every run as a line below it), RETRIES (default 3) and
+# IDLE_WAIT (s, default 300), see below.
+#
+# The cores are shared with whatever else runs on the machine, and any other
+# busy process spoils the figures (auth-bench reports the CPU of every other
+# process in each window as "others"). So before each run the script waits,
+# up to IDLE_WAIT seconds, until the machine has been idle for 5 s, and a run
+# in which other processes took more than 5 % of a core in either window is
+# discarded (printed as a `discarded:` line) and made again, up to RETRIES
+# times; if every attempt was disturbed, the last one is kept and flagged.
 #
 # The throttles are set to the largest values the server accepts (1000 and
 # 100000; every login here succeeds, so they should never trigger); the
@@ -36,6 +45,8 @@ PING_CONNECTIONS=${PING_CONNECTIONS:-10}
 PING_INTERVAL_US=${PING_INTERVAL_US:-2000}
 LOGIN_CONNECTIONS=${LOGIN_CONNECTIONS:-50}
 REPEAT=${REPEAT:-3}
+RETRIES=${RETRIES:-3}
+IDLE_WAIT=${IDLE_WAIT:-300}
 
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
@@ -80,6 +91,33 @@ wait_for() {
 	return 1
 }
 
+# wait_idle: until the machine (every CPU, from /proc/stat) has been under 5 %
+# busy for 5 s in a row, or IDLE_WAIT seconds have passed.
+wait_idle() {
+	local quiet=0 b0 i0 b1 i1 pct
+	for _ in $(seq "$IDLE_WAIT"); do
+		read -r b0 i0 < <(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+		sleep 1
+		read -r b1 i1 < <(awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat)
+		pct=$(((b1 - b0) * 100 / ((b1 - b0) + (i1 - i0) + 1)))
+		if ((pct < 5)); then
+			quiet=$((quiet + 1))
+			((quiet >= 5)) && return 0
+		else
+			quiet=0
+		fi
+	done
+	echo "run.sh: the machine did not go idle within ${IDLE_WAIT} s; measuring anyway" >&2
+}
+
+# disturbed RESULT_LINE: whether other processes took > 5 % of a core in a window.
+disturbed() {
+	awk '{
+		for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+		exit !(kv["idle_others_pct"] > 5 || kv["load_others_pct"] > 5)
+	}' <<<"$1"
+}
+
 mkdir -p "$TMP/data"
 "$TIEPDAN" --demo --listen 127.0.0.1:0 --data-dir "$TMP/data" --log-level info \
 	--password-queue 64 --login-max-failures 1000 --address-max-failures 100000 \
@@ -96,16 +134,27 @@ echo "tiepdan: pid $TD_PID port $TD_PORT ($TIEPDAN --demo --password-queue 64)"
 echo
 
 RAW=$TMP/raw
+DISCARDED=$TMP/discarded
 : >"$RAW"
+: >"$DISCARDED"
 for rep in $(seq "$REPEAT"); do
-	if ! "$BENCH" --port "$TD_PORT" --pid "$TD_PID" --duration "$DURATION" --warmup "$WARMUP" \
-		--ping-connections "$PING_CONNECTIONS" --ping-interval-us "$PING_INTERVAL_US" \
-		--login-connections "$LOGIN_CONNECTIONS" >"$TMP/run.$rep" 2>"$TMP/bench.err"; then
-		echo "run.sh: auth-bench failed (run $rep):" >&2
-		cat "$TMP/run.$rep" "$TMP/bench.err" >&2
-		exit 1
-	fi
-	sed -n "s/^result /run=$rep /p" "$TMP/run.$rep" >>"$RAW"
+	for attempt in $(seq $((RETRIES + 1))); do
+		wait_idle
+		if ! "$BENCH" --port "$TD_PORT" --pid "$TD_PID" --duration "$DURATION" \
+			--warmup "$WARMUP" --ping-connections "$PING_CONNECTIONS" \
+			--ping-interval-us "$PING_INTERVAL_US" --login-connections "$LOGIN_CONNECTIONS" \
+			>"$TMP/run.$rep" 2>"$TMP/bench.err"; then
+			echo "run.sh: auth-bench failed (run $rep):" >&2
+			cat "$TMP/run.$rep" "$TMP/bench.err" >&2
+			exit 1
+		fi
+		result=$(sed -n "s/^result /run=$rep /p" "$TMP/run.$rep")
+		if ! disturbed "$result" || ((attempt == RETRIES + 1)); then
+			break
+		fi
+		echo "$result" >>"$DISCARDED"
+	done
+	echo "$result" >>"$RAW"
 done
 
 # The run with the median ratio (loaded p99 / idle p99), shown in full.
@@ -124,7 +173,8 @@ awk '{
 		kv["run"], kv["load_logins_per_s"], kv["load_rejected_per_s"], kv["idle_p99_us"], \
 		kv["load_p99_us"], kv["ratio"], kv["idle_cpu_pct"], kv["load_cpu_pct"], kv["load_threads"], \
 		kv["idle_others_pct"], kv["load_others_pct"], \
-		(kv["idle_others_pct"] > 5 || kv["load_others_pct"] > 5) ? "  (other processes were busy: rerun)" : ""
+		(kv["idle_others_pct"] > 5 || kv["load_others_pct"] > 5) ? "  (other processes were busy: not trustworthy)" : ""
 }' "$RAW"
 echo
 sed 's/^/raw: /' "$RAW"
+sed 's/^/discarded: /' "$DISCARDED"

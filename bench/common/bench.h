@@ -3,8 +3,9 @@
 
 /*
  * What the load generators share besides the WebSocket client (ws.h):
- * a monotonic clock, a latency vector with nearest-rank percentiles, and the
- * CPU time of a process read from /proc.
+ * a monotonic clock, a latency vector with nearest-rank percentiles, the
+ * CPU time of a process read from /proc, and a scrape of the server's
+ * /metrics.
  */
 
 #include <stddef.h>
@@ -45,3 +46,24 @@ int bench_stat_cpu(const char *path, char *comm, size_t comm_size, uint64_t *uti
 
 /* This process's own user + system CPU, in seconds. */
 double bench_self_cpu_s(void);
+
+/*
+ * The busy time of the whole machine (every CPU of /proc/stat: user, nice,
+ * system, irq, softirq, steal) in clock ticks. Minus the server's and this
+ * process's own, it tells whether something else shared the cores.
+ */
+int bench_machine_busy(uint64_t *ticks);
+
+/*
+ * A blocking HTTP/1.1 GET of http://HOST:PORT/PATH (Connection: close).
+ * (transfer full, nullable) the body of a 200 answer, NUL-terminated.
+ */
+char *bench_http_get(const char *host, int port, const char *path);
+
+/*
+ * The value of the Prometheus sample whose name and labels are exactly
+ * `series` (e.g. `tiepdan_db_commit_jobs_total` or
+ * `tiepdan_rpc_calls_total{method="case.list"}`) in an exposition text; -1
+ * when absent.
+ */
+double bench_prom_value(const char *text, const char *series);

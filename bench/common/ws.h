@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * A minimal RFC 6455 client for the load generators (bench/rpc, bench/auth):
+ * A minimal RFC 6455 client for the load generators (bench/rpc, bench/auth,
+ * bench/cases):
  * plain sockets in one epoll set, one thread. The handshake is blocking and
  * checked against Sec-WebSocket-Accept and the subprotocol; afterwards the
  * socket is non-blocking: masked frames out (one at a time per connection),
@@ -23,7 +24,7 @@
 #include <sys/epoll.h>
 
 #define WS_RBUF_SIZE (64 * 1024)
-#define WS_WBUF_SIZE 256
+#define WS_WBUF_SIZE 4096 /* a petition.submit with its text fits */
 
 struct ws_client;
 struct ws_conn;
