@@ -696,7 +696,6 @@ login_verified(int result, char *hash, void *data)
 	g_free(hash);
 	if (result == -ECANCELED || result == -ENOMEM) {
 		throttle_abandon(a->by_login, l->throttle_key);
-		throttle_abandon(a->by_addr, l->peer);
 		if (result == -ECANCELED) {
 			reply_rate_limited(l->call, 1);
 		} else {
@@ -716,7 +715,6 @@ login_verified(int result, char *hash, void *data)
 		return;
 	}
 	throttle_success(a->by_login, l->throttle_key);
-	throttle_abandon(a->by_addr, l->peer);
 	l->family_id = g_malloc(23);
 	store_new_id(l->family_id);
 	l->refresh = random_token();
@@ -741,9 +739,10 @@ login_key(const char *login)
 
 /*
  * The lock is per account (whichever of phone, email, national id or login
- * name was typed) and per address. Attempts still on the worker count as
- * failures until they come back, so a burst of parallel guesses gets no more
- * tries than a sequence would.
+ * name was typed) and per address. Attempts on an account still on the
+ * worker count as failures until they come back, so a burst of parallel
+ * guesses gets no more tries than a sequence would; an address counts only
+ * failures, since many people may share one (NAT).
  */
 static void
 auth_login(struct rpc_call *call, json_t *params, void *data)
@@ -791,8 +790,8 @@ auth_login(struct rpc_call *call, json_t *params, void *data)
 		login_free(l);
 		return;
 	}
+	/* Only the account counts attempts in flight: many people share one address (NAT). */
 	throttle_begin(a->by_login, l->throttle_key, now);
-	throttle_begin(a->by_addr, l->peer, now);
 }
 
 /* ---- tokens ---- */
