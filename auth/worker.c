@@ -2,6 +2,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -82,6 +84,16 @@ static gpointer
 worker_main(gpointer data)
 {
 	struct pw_worker *w = data;
+	/*
+	 * argon2 may take a whole core for as long as logins keep coming; the loop
+	 * must not wait for it. SCHED_IDLE runs this thread only on CPU time
+	 * nothing else wants, so on a busy machine the loop (and everything else)
+	 * goes first and logins slow down instead of every other request.
+	 */
+	struct sched_param sp = {0};
+	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
+		td_warn(MOD, "password worker keeps the normal priority", "%s", "");
+	}
 	/* The dummy hash that unknown logins are verified against, made before any job. */
 	if (auth_password_hash("tiepdan dummy password for unknown logins", w->dummy) < 0) {
 		w->dummy[0] = '\0';
