@@ -2,8 +2,8 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -86,12 +86,12 @@ worker_main(gpointer data)
 	struct pw_worker *w = data;
 	/*
 	 * argon2 may take a whole core for as long as logins keep coming; the loop
-	 * must not wait for it. SCHED_IDLE runs this thread only on CPU time
-	 * nothing else wants, so on a busy machine the loop (and everything else)
-	 * goes first and logins slow down instead of every other request.
+	 * must not wait for it. The lowest nice value of this thread alone lets the
+	 * loop go first on a busy machine, and logins slow down instead of every
+	 * other request. (SCHED_IDLE was tried: on a machine busy with something
+	 * else, logins then starved for minutes.)
 	 */
-	struct sched_param sp = {0};
-	if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp) != 0) {
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19) != 0) {
 		td_warn(MOD, "password worker keeps the normal priority", "%s", "");
 	}
 	/* The dummy hash that unknown logins are verified against, made before any job. */
