@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <glib-unix.h>
-#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -204,16 +203,6 @@ main(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	/*
-	 * argon2id takes 64 MiB per hash. Left to glibc, each hash mmaps and munmaps
-	 * it, and every munmap takes the process's memory-map lock and tears down
-	 * 16,000 pages while the loop's own page faults wait for that lock. Keeping
-	 * large blocks in the heap (one arena, no trimming below 512 MiB) lets the
-	 * worker reuse the same memory for every hash.
-	 */
-	mallopt(M_ARENA_MAX, 1);
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
-	mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
 	app.exit_code = 1;
 	app.loop = g_main_loop_new(NULL, FALSE);
 	app.metrics = metrics_create();
