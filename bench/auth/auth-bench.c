@@ -722,7 +722,7 @@ main(int argc, char **argv)
 	double ratio = idle_p99 > 0 ? load_p99 / idle_p99 : 0;
 	printf("\nping p99: %.1f us under logins / %.1f us idle = %.2fx; target <= 2x: %s\n",
 	       load_p99, idle_p99, ratio, ratio > 0 && ratio <= 2.0 ? "met" : "NOT MET");
-	printf("drain: %u logins still queued at the end of the load window, answered in %.1f s\n",
+	printf("drain: %u logins in flight at the end of the load window, answered in %.1f s\n",
 	       queued, drain_s);
 	if (b.errors) {
 		printf("errors: %" PRIu64 " unexpected answers (see stderr)\n", b.errors);

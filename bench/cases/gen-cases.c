@@ -19,7 +19,9 @@
  *    mostly closed); the petitioner's identity as JSON, or sealed with the
  *    data directory's identity key for a denunciation, and its keyed hash
  *    (petitioner_mac), from a pool of 300 000 generated people;
- *  - `cases_fts` (rowid, title, content), as portal/cases.c writes it;
+ *  - `cases_fts` (rowid, title, content), as portal/cases.c writes it: the
+ *    text NFC with đ/Đ folded to d/D (search_fold(); the tokenizer folds the
+ *    other diacritics);
  *  - `case_holders`: one row per case (its agency since received_at), as
  *    intake writes it: case.list's visibility reads it.
  *
@@ -508,6 +510,24 @@ make_content(const struct gen *g, GString *s, const struct topic *t, bool denoun
 	g_string_free(sent, TRUE);
 }
 
+/* The text as the index holds it (portal/cases.c, search_fold()): đ/Đ → d/D. */
+static char *
+search_fold(const char *text, size_t len)
+{
+	GString *out = g_string_sized_new(len);
+	for (const char *p = text; p < text + len; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		if (c == 0x0111) {
+			g_string_append_c(out, 'd');
+		} else if (c == 0x0110) {
+			g_string_append_c(out, 'D');
+		} else {
+			g_string_append_unichar(out, c);
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
 /* ---- people ---- */
 
 static char *
@@ -827,8 +847,8 @@ main(int argc, char **argv)
 		sqlite3_int64 rowid = sqlite3_last_insert_rowid(db);
 
 		sqlite3_bind_int64(ins_fts, 1, rowid);
-		sqlite3_bind_text(ins_fts, 2, title->str, (int)title->len, SQLITE_STATIC);
-		sqlite3_bind_text(ins_fts, 3, content->str, (int)content->len, SQLITE_STATIC);
+		sqlite3_bind_text(ins_fts, 2, search_fold(title->str, title->len), -1, g_free);
+		sqlite3_bind_text(ins_fts, 3, search_fold(content->str, content->len), -1, g_free);
 		step_or_die(db, ins_fts);
 
 		sqlite3_bind_text(ins_holder, 1, id, -1, SQLITE_STATIC);

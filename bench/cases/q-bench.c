@@ -18,9 +18,9 @@
  * p99_ms<TAB>matching_cases".
  *
  * --print-match prints, for each query, the FTS5 expression case.list makes
- * of it (the words of 3 characters or more, quoted, joined with AND: the same
- * splitting as fts_any() in portal/cases.c), and exits; run.sh feeds it to
- * the reference.
+ * of it (portal/cases.c, fts_query(q, 12, false): NFC, đ/Đ folded to d/D,
+ * the words of 2 characters or more, quoted, joined with AND), and exits;
+ * run.sh feeds it to the reference.
  *
  * Output: a table, then one `result key=value ...` line per login. Exit
  * status 1 when an answer was an error, 2 on a usage or connection error.
@@ -85,13 +85,24 @@ struct bench {
 	uint64_t errors;
 };
 
-/* The words of 3 characters or more, quoted, joined with AND (fts_any + case_list). */
+/*
+ * The words of 2 characters or more, folded like the index (NFC, đ → d),
+ * quoted, joined with AND: fts_query(q, 12, false) and case_list() in
+ * portal/cases.c.
+ */
 static char *
 fts_match(const char *text)
 {
+	char *nfc = g_utf8_normalize(text, -1, G_NORMALIZE_NFC);
+	GString *folded = g_string_new(NULL);
+	for (const char *p = nfc ? nfc : ""; *p; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+		g_string_append_unichar(folded, c == 0x0111 ? 'd' : c == 0x0110 ? 'D' : c);
+	}
+	g_free(nfc);
 	GString *q = g_string_new(NULL);
 	int n = 0;
-	const char *p = text;
+	const char *p = folded->str;
 	while (*p && n < 12) {
 		while (*p && !g_unichar_isalnum(g_utf8_get_char(p))) {
 			p = g_utf8_next_char(p);
@@ -100,12 +111,13 @@ fts_match(const char *text)
 		while (*p && g_unichar_isalnum(g_utf8_get_char(p))) {
 			p = g_utf8_next_char(p);
 		}
-		if (p > start && g_utf8_strlen(start, p - start) >= 3) {
+		if (p > start && g_utf8_strlen(start, p - start) >= 2) {
 			g_string_append_printf(q, "%s\"%.*s\"", n ? " AND " : "", (int)(p - start),
 					       start);
 			n++;
 		}
 	}
+	g_string_free(folded, TRUE);
 	return g_string_free(q, FALSE);
 }
 
