@@ -861,6 +861,14 @@ fts_any(const char *text, int max_words)
 	return fts_query(text, max_words, true);
 }
 
+static gint
+cmp_score(gconstpointer a, gconstpointer b)
+{
+	double x = json_real_value(json_object_get(*(json_t *const *)a, "score"));
+	double y = json_real_value(json_object_get(*(json_t *const *)b, "score"));
+	return (x < y) - (x > y);
+}
+
 static void
 find_related(sqlite3 *db, struct intake *in, const char *title, const char *content)
 {
@@ -887,55 +895,76 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 	}
 	char *macs_text = json_dumps(macs, JSON_COMPACT);
 	json_decref(macs);
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = NULL, *fts = NULL;
 	/*
 	 * Earlier cases of any of the same petitioners, in any agency, that name the
-	 * same respondent agency or share words (diacritics folded); the score adds
-	 * the respondent match to FTS5's bm25 relevance, best first.
+	 * same respondent agency or share words (diacritics folded). The petitioner's
+	 * cases are found first through the indexes (a few), and only those are
+	 * matched against the words, one FTS5 lookup by rowid each: never a search of
+	 * the whole index. The score adds the respondent match to bm25's relevance.
 	 */
-	if (sqlite3_prepare_v2(
+	if (sqlite3_prepare_v3(
 		    db,
-		    "WITH who(mac) AS (SELECT value FROM json_each(?1)),"
-		    " mine(id) AS (SELECT id FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
-		    "  UNION SELECT case_id FROM case_persons WHERE mac IN (SELECT mac FROM who)),"
-		    " text(rowid, rank) AS (SELECT rowid, bm25(cases_fts) FROM cases_fts"
-		    "  WHERE ?4 IS NOT NULL AND cases_fts MATCH ?4)"
-		    " SELECT c.id, c.status, c.tracking_code, c.agency_id,"
-		    "  (CASE WHEN ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3"
-		    "   THEN 1.0 ELSE 0.0 END) + ifnull(-t.rank, 0.0) AS score,"
-		    "  c.field = ?5 AND (t.rowid IS NOT NULL OR (?3 IS NOT NULL AND"
-		    "   json_extract(c.respondent, '$.agency_id') = ?3)) AS same_matter"
-		    " FROM cases c LEFT JOIN text t ON t.rowid = c.rowid"
-		    " WHERE c.id IN (SELECT id FROM mine) AND c.id <> ?2 AND (t.rowid IS NOT NULL OR"
-		    "  (?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3))"
-		    " ORDER BY score DESC, c.received_at DESC LIMIT 20",
-		    -1, &st, NULL) == SQLITE_OK) {
+		    "WITH who(mac) AS (SELECT value FROM json_each(?1))"
+		    " SELECT c.rowid, c.id, c.status, c.tracking_code, c.agency_id, c.field,"
+		    "  ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3"
+		    " FROM cases c WHERE c.id <> ?2 AND c.rowid IN ("
+		    "  SELECT rowid FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
+		    "  UNION SELECT c2.rowid FROM case_persons p JOIN cases c2 ON c2.id = p.case_id"
+		    "   WHERE p.mac IN (SELECT mac FROM who))"
+		    " ORDER BY c.rowid DESC LIMIT 200",
+		    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK ||
+	    (match && sqlite3_prepare_v3(db,
+					 "SELECT bm25(cases_fts) FROM cases_fts WHERE cases_fts "
+					 "MATCH ?1 AND rowid = ?2",
+					 -1, SQLITE_PREPARE_PERSISTENT, &fts, NULL) != SQLITE_OK)) {
+		td_error(MOD, "related-case query", "err=\"%s\"", sqlite3_errmsg(db));
+	} else {
+		const char *field = json_string_value(json_object_get(in->params, "field"));
 		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, match, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 5, json_string_value(json_object_get(in->params, "field")), -1,
-				  SQLITE_STATIC);
+		if (fts) {
+			sqlite3_bind_text(fts, 1, match, -1, SQLITE_STATIC);
+		}
+		GPtrArray *found = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *status = (const char *)sqlite3_column_text(st, 1);
+			bool same_respondent = sqlite3_column_int(st, 6);
+			bool words = false;
+			double rank = 0;
+			if (fts) {
+				sqlite3_bind_int64(fts, 2, sqlite3_column_int64(st, 0));
+				if (sqlite3_step(fts) == SQLITE_ROW) {
+					words = true;
+					rank = -sqlite3_column_double(fts, 0);
+				}
+				sqlite3_reset(fts);
+			}
+			if (!words && !same_respondent) {
+				continue;
+			}
+			const char *status = (const char *)sqlite3_column_text(st, 2);
 			/* A repeat: the same field and the same respondent or matching words. */
-			if (strcmp(status, "terminated") == 0 && sqlite3_column_int(st, 5)) {
+			if (strcmp(status, "terminated") == 0 && field &&
+			    g_strcmp0((const char *)sqlite3_column_text(st, 5), field) == 0) {
 				in->repeat = true;
 			}
-			double score = sqlite3_column_double(st, 4);
-			json_array_append_new(in->candidates,
-					      json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
-							(const char *)sqlite3_column_text(st, 0),
-							"status", status, "tracking_code",
-							(const char *)sqlite3_column_text(st, 2),
-							"agency_id",
-							(const char *)sqlite3_column_text(st, 3), "score",
-							score));
+			g_ptr_array_add(found,
+					json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
+						  (const char *)sqlite3_column_text(st, 1), "status",
+						  status, "tracking_code",
+						  (const char *)sqlite3_column_text(st, 3), "agency_id",
+						  (const char *)sqlite3_column_text(st, 4), "score",
+						  (same_respondent ? 1.0 : 0.0) + rank));
 		}
-	} else {
-		td_error(MOD, "related-case query", "err=\"%s\"", sqlite3_errmsg(db));
+		g_ptr_array_sort(found, cmp_score);
+		for (guint k = 0; k < found->len && k < 20; k++) {
+			json_array_append(in->candidates, found->pdata[k]);
+		}
+		g_ptr_array_free(found, TRUE);
 	}
 	sqlite3_finalize(st);
+	sqlite3_finalize(fts);
 	g_free(macs_text);
 	g_free(match);
 	g_free(q);
