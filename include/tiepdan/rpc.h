@@ -171,7 +171,8 @@ void rpc_client_receive(struct rpc_client *client, const char *text, size_t len)
 /** Sends a server notification (an event) to one client; params is (transfer full). */
 int rpc_notify(struct rpc *rpc, uint64_t client_id, const char *method, json_t *params);
 
-/* Inside a handler. */
+/* Inside a handler. Answering frees the call: do not touch it after rpc_call_reply(),
+ * rpc_call_error() or rpc_call_invalid(). */
 void rpc_call_reply(struct rpc_call *call, json_t *result /* transfer full */);
 void rpc_call_error(struct rpc_call *call, int code, const char *message /* nullable */,
 		    json_t *data /* transfer full, nullable */);
