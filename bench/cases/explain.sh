@@ -12,8 +12,8 @@
 #    in rowid order (newest first: received_at is written at insert, so the
 #    rowid follows it) with the visibility as correlated EXISTS lookups;
 #  - without q, the same two visibility forms;
-#  - find_related's statement (intake, with bm25), and the same filter as a
-#    correlated MATCH on the petitioner's own cases, without bm25.
+#  - find_related's lookup of one earlier case (intake, since commit
+#    ceaa593: MATCH AND rowid = ?, with bm25), with and without bm25.
 # The copies go stale when the server's SQL changes: they document the
 # diagnosis of docs/benchmarks.md, they do not measure the server.
 set -euo pipefail
@@ -85,10 +85,16 @@ for who in inspector official; do
 		fi
 		a=$(best "$(current "$ag" "$m")")
 		b=$(best "$(proposed "$ag" "$m")")
-		# the same 21 rows, in the same order
-		ra=$(current "$ag" "$m" | sqlite3 "$DB" | md5sum)
-		rb=$(proposed "$ag" "$m" | sqlite3 "$DB" | md5sum)
-		same=$([[ $ra == "$rb" ]] && echo "" || echo "  (rows differ)")
+		# the same 21 rows, in the same order (received_at ties: id against rowid)
+		ra=$(current "$ag" "$m" | sqlite3 "$DB")
+		rb=$(proposed "$ag" "$m" | sqlite3 "$DB")
+		if [[ $ra == "$rb" ]]; then
+			same=""
+		elif [[ $(sort <<<"$ra") == "$(sort <<<"$rb")" ]]; then
+			same="  (same rows; order within a second differs)"
+		else
+			same="  (rows differ)"
+		fi
 		label=${m:-(no q)}
 		printf '%-10s %s%*s %8s | %12s %12s%s\n' "$who" "$label" $((32 - ${#label})) "" "$n" \
 			"$a" "$b" "$same"
@@ -96,29 +102,17 @@ for who in inspector official; do
 done
 
 echo
-echo "-- find_related (intake, in the write job on the loop): a petitioner's earlier cases"
+echo "-- find_related (intake, in the write job on the loop): one of the petitioner's earlier cases"
 # The MATCH intake built for one of bench/cases-submit-bench's petitions (8 words of
 # the title, 16 of the content, common words left out, folded like the index).
 M='"Rác" OR "thải" OR "sớm" OR "trên" OR "dường" OR "Duẩn" OR "Kính" OR "gửi" OR "334"
  OR "dường" OR "Trần" OR "Quốc" OR "Toản" OR "bao" OR "nhiễm" OR "hưởng" OR "túi" OR "lông"
  OR "dêm" OR "túi" OR "lông" OR "khói"'
 M=$(tr '\n' ' ' <<<"$M")
-MAC=$(q1 "SELECT petitioner_mac FROM cases GROUP BY petitioner_mac HAVING count(*) >= 3 LIMIT 1")
-WHO="WITH who(mac) AS (SELECT value FROM json_each('[\"$MAC\"]')),
- mine(id) AS (SELECT id FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)
-  UNION SELECT case_id FROM case_persons WHERE mac IN (SELECT mac FROM who))"
-# as portal/cases.c has it (2026-11-28): bm25 of every matching case, then the join
-FR="$WHO, text(rowid, rank) AS (SELECT rowid, bm25(cases_fts) FROM cases_fts
-  WHERE cases_fts MATCH '$M')
- SELECT c.id, c.status, c.tracking_code, c.agency_id, ifnull(-t.rank, 0.0) AS score
- FROM cases c LEFT JOIN text t ON t.rowid = c.rowid
- WHERE c.id IN (SELECT id FROM mine) AND c.id <> '' AND t.rowid IS NOT NULL
- ORDER BY score DESC, c.received_at DESC LIMIT 20;"
-# the petitioner's own cases probed, without bm25 (its IDF scans every doclist)
-FR2="$WHO SELECT c.id, c.status, c.tracking_code, c.agency_id FROM cases c
- WHERE c.id IN (SELECT id FROM mine) AND c.id <> '' AND EXISTS (SELECT 1 FROM cases_fts f
- WHERE f.rowid = c.rowid AND cases_fts MATCH '$M') ORDER BY c.received_at DESC LIMIT 20;"
-echo "   the MATCH (22 words of a petition): $(q1 "SELECT count(*) FROM cases_fts WHERE cases_fts MATCH '$M'") cases;" \
-	"the petitioner has $(q1 "SELECT count(*) FROM cases WHERE petitioner_mac = '$MAC'")"
-echo "   as written (bm25 of the whole MATCH, materialized): $(best "$FR") ms;" \
-	"correlated EXISTS, no bm25: $(best "$FR2") ms"
+ROWID=$(q1 "SELECT rowid FROM cases_fts WHERE cases_fts MATCH '$M' ORDER BY rowid DESC LIMIT 1")
+# as portal/cases.c has it since ceaa593: one lookup per earlier case, with bm25
+FR="SELECT bm25(cases_fts) FROM cases_fts WHERE cases_fts MATCH '$M' AND rowid = $ROWID;"
+# the same lookup without bm25 (whose IDF reads every matching doclist each time)
+FR2="SELECT 1 FROM cases_fts WHERE cases_fts MATCH '$M' AND rowid = $ROWID;"
+echo "   the MATCH (22 words of a petition): $(q1 "SELECT count(*) FROM cases_fts WHERE cases_fts MATCH '$M'") cases"
+echo "   per earlier case, with bm25: $(best "$FR") ms; without: $(best "$FR2") ms"
