@@ -16,9 +16,10 @@
  *     when the answer arrives, whatever it is: a login, or -32029 when the
  *     password worker's queue was full, counted apart as a rejection);
  *     WARMUP then DURATION seconds measured;
- *   drain: no new calls; the logins still queued are awaited, so that the
- *     server is idle again when the program ends (and a next run starts
- *     clean).
+ *   drain: no new calls; the logins still in flight are awaited (up to
+ *     --drain-timeout seconds), which tells how long the queue takes to
+ *     empty. Logins still unanswered then are reported, not counted as
+ *     errors: bench/auth/run.sh starts a fresh server for every run.
  *
  * For each window: pings/s, ping p50/p99/max (send to last byte of the
  * answer), logins/s and rejections/s, the server's CPU (utime + stime of
@@ -504,7 +505,7 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: auth-bench --port PORT --pid SERVER_PID [--ping-connections 10]\n"
 		"                  [--ping-interval-us 2000] [--login-connections 50]\n"
-		"                  [--duration 10] [--warmup 2] [--drain-timeout 120]\n"
+		"                  [--duration 10] [--warmup 2] [--drain-timeout 60]\n"
 		"                  [--login 0912345678] [--password demo-citizen-2026]\n"
 		"                  [--host 127.0.0.1] [--path /ws] [--subprotocol tiepdan.v1]\n"
 		"                  [--trace-slow-us US]  (stderr: every measured ping slower than US,\n"
@@ -521,7 +522,7 @@ main(int argc, char **argv)
 		.interval_ns = 2000000,
 		.warmup_s = 2.0,
 		.duration_s = 10.0,
-		.drain_timeout_s = 120.0,
+		.drain_timeout_s = 60.0,
 	};
 	const char *login = "0912345678", *password = "demo-citizen-2026";
 	bench_prog = "auth-bench";
@@ -667,11 +668,7 @@ main(int argc, char **argv)
 	unsigned queued = b.logins_in_flight;
 	run_until(&b, d0 + (uint64_t)(b.drain_timeout_s * 1e9), true);
 	double drain_s = (double)(bench_now_ns() - d0) / 1e9;
-	if (b.logins_in_flight || b.pings_in_flight) {
-		fprintf(stderr, "auth-bench: %u logins and %u pings still unanswered after %.0f s\n",
-			b.logins_in_flight, b.pings_in_flight, drain_s);
-		b.errors++;
-	}
+	unsigned unanswered = b.logins_in_flight + b.pings_in_flight;
 	for (unsigned i = 0; i < total; i++) {
 		ws_conn_close(&b.cl, &b.conns[i].ws);
 	}
@@ -722,8 +719,14 @@ main(int argc, char **argv)
 	double ratio = idle_p99 > 0 ? load_p99 / idle_p99 : 0;
 	printf("\nping p99: %.1f us under logins / %.1f us idle = %.2fx; target <= 2x: %s\n",
 	       load_p99, idle_p99, ratio, ratio > 0 && ratio <= 2.0 ? "met" : "NOT MET");
-	printf("drain: %u logins in flight at the end of the load window, answered in %.1f s\n",
-	       queued, drain_s);
+	if (unanswered) {
+		printf("drain: %u logins in flight at the end of the load window; %u logins and %u "
+		       "pings still unanswered after %.1f s\n",
+		       queued, b.logins_in_flight, b.pings_in_flight, drain_s);
+	} else {
+		printf("drain: %u logins in flight at the end of the load window, answered in %.1f s\n",
+		       queued, drain_s);
+	}
 	if (b.errors) {
 		printf("errors: %" PRIu64 " unexpected answers (see stderr)\n", b.errors);
 	}
@@ -734,7 +737,7 @@ main(int argc, char **argv)
 	       "load_logins_per_s=%.2f load_rejected_per_s=%.2f load_login_p50_s=%.3f "
 	       "load_login_p99_s=%.3f load_pings_per_s=%.0f load_p50_us=%.1f load_p99_us=%.1f "
 	       "load_max_us=%.1f load_late=%" PRIu64 " load_cpu_pct=%.1f load_threads=%u "
-	       "load_others_pct=%.1f "
+	       "load_others_pct=%.1f drain_s=%.1f drain_unanswered=%u "
 	       "ratio=%.2f errors=%" PRIu64 "\n",
 	       b.nping, (double)b.interval_ns / 1e3, b.nlogin, b.duration_s,
 	       (double)idle.ping.len / idle.seconds, us(lat_percentile(&idle.ping, 50)), idle_p99,
@@ -745,7 +748,8 @@ main(int argc, char **argv)
 	       (double)lat_percentile(&load.login, 99) / 1e9, (double)load.ping.len / load.seconds,
 	       us(lat_percentile(&load.ping, 50)), load_p99,
 	       us(load.ping.len ? load.ping.v[load.ping.len - 1] : 0), load.late,
-	       load.cpu_s / load.seconds * 100, load.threads, others_pct(&load), ratio, b.errors);
+	       load.cpu_s / load.seconds * 100, load.threads, others_pct(&load), drain_s, unanswered,
+	       ratio, b.errors);
 	lat_clear(&idle.ping);
 	lat_clear(&idle.login);
 	lat_clear(&load.ping);

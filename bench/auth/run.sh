@@ -28,9 +28,9 @@
 # 100000; every login here succeeds, so they should never trigger); the
 # password queue (64) holds all 50 logins, so none should be rejected.
 #
-# One server (tiepdan --demo, fresh data directory) serves every run; each
-# run waits for the logins still queued at its end, so the next one starts on
-# an idle server.
+# Every run (and every repeated attempt) gets a fresh server (tiepdan --demo
+# on a new data directory), started before the wait for an idle machine, so
+# no run inherits logins still queued by the one before.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -61,11 +61,22 @@ TIEPDAN=$BUILD/portal/tiepdan
 
 TMP=$(mktemp -d)
 TD_PID=
-cleanup() {
+# stop_server: SIGTERM, and SIGKILL if it is still there after 10 s (a
+# graceful stop lets the password worker finish the logins it holds).
+stop_server() {
 	if [[ -n $TD_PID ]]; then
 		kill "$TD_PID" 2>/dev/null || true
+		for _ in $(seq 100); do
+			kill -0 "$TD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$TD_PID" 2>/dev/null || true
 		wait "$TD_PID" 2>/dev/null || true
+		TD_PID=
 	fi
+}
+cleanup() {
+	stop_server
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -118,19 +129,23 @@ disturbed() {
 	}' <<<"$1"
 }
 
-mkdir -p "$TMP/data"
-"$TIEPDAN" --demo --listen 127.0.0.1:0 --data-dir "$TMP/data" --log-level info \
-	--password-queue 64 --login-max-failures 1000 --address-max-failures 100000 \
-	>"$TMP/tiepdan.out" 2>"$TMP/tiepdan.log" &
-TD_PID=$!
-line=$(wait_for "$TMP/tiepdan.log" 'msg="ready"' "$TD_PID")
-TD_PORT=$(sed -n 's/.* port=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+# start_server: a fresh server on a fresh data directory; sets TD_PID, TD_PORT.
+start_server() {
+	local data line
+	data=$(mktemp -d "$TMP/data.XXXXXX")
+	"$TIEPDAN" --demo --listen 127.0.0.1:0 --data-dir "$data" --log-level info \
+		--password-queue 64 --login-max-failures 1000 --address-max-failures 100000 \
+		>"$data.out" 2>"$data.log" &
+	TD_PID=$!
+	line=$(wait_for "$data.log" 'msg="ready"' "$TD_PID")
+	TD_PORT=$(sed -n 's/.* port=\([0-9][0-9]*\).*/\1/p' <<<"$line")
+}
 
 echo "bench/auth: logins under load; ping p99 idle and under logins, ${DURATION} s windows" \
 	"after ${WARMUP} s warm-up, ${REPEAT} run(s)"
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
 	"Linux $(uname -r)"
-echo "tiepdan: pid $TD_PID port $TD_PORT ($TIEPDAN --demo --password-queue 64)"
+echo "tiepdan: $TIEPDAN --demo --password-queue 64, a fresh server and data directory per run"
 echo
 
 RAW=$TMP/raw
@@ -139,6 +154,7 @@ DISCARDED=$TMP/discarded
 : >"$DISCARDED"
 for rep in $(seq "$REPEAT"); do
 	for attempt in $(seq $((RETRIES + 1))); do
+		start_server
 		wait_idle
 		if ! "$BENCH" --port "$TD_PORT" --pid "$TD_PID" --duration "$DURATION" \
 			--warmup "$WARMUP" --ping-connections "$PING_CONNECTIONS" \
@@ -148,6 +164,7 @@ for rep in $(seq "$REPEAT"); do
 			cat "$TMP/run.$rep" "$TMP/bench.err" >&2
 			exit 1
 		fi
+		stop_server
 		result=$(sed -n "s/^result /run=$rep /p" "$TMP/run.$rep")
 		if ! disturbed "$result" || ((attempt == RETRIES + 1)); then
 			break
@@ -169,9 +186,10 @@ echo
 awk '{
 	delete kv
 	for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
-	printf "run %s: logins/s %6.2f  rejected/s %5.2f  ping p99 idle %7.1f us  load %7.1f us  ratio %6.2f  server CPU %% idle %5.1f load %5.1f  threads %s  others %% %.0f/%.0f%s\n", \
+	printf "run %s: logins/s %6.2f  rejected/s %5.2f  ping p99 idle %7.1f us  load %7.1f us  ratio %6.2f  server CPU %% idle %5.1f load %5.1f  threads %s  drain %s s%s  others %% %.0f/%.0f%s\n", \
 		kv["run"], kv["load_logins_per_s"], kv["load_rejected_per_s"], kv["idle_p99_us"], \
 		kv["load_p99_us"], kv["ratio"], kv["idle_cpu_pct"], kv["load_cpu_pct"], kv["load_threads"], \
+		kv["drain_s"], (kv["drain_unanswered"] > 0 ? " (" kv["drain_unanswered"] " unanswered)" : ""), \
 		kv["idle_others_pct"], kv["load_others_pct"], \
 		(kv["idle_others_pct"] > 5 || kv["load_others_pct"] > 5) ? "  (other processes were busy: not trustworthy)" : ""
 }' "$RAW"
