@@ -694,7 +694,7 @@ login_verified(int result, char *hash, void *data)
 	struct auth *a = l->auth;
 	int64_t now = g_get_real_time();
 	g_free(hash);
-	if (result == -ECANCELED || result == -ENOMEM) {
+	if (result == -ECANCELED || result == -ENOMEM || result == -EIO) {
 		throttle_abandon(a->by_login, l->throttle_key);
 		if (result == -ECANCELED) {
 			reply_rate_limited(l->call, 1);
@@ -1685,7 +1685,13 @@ auth_create(struct rpc *rpc, struct store *store, const struct auth_options *opt
 		g_free(a);
 		return NULL;
 	}
-	a->worker = pw_worker_create(opts->password_queue ? opts->password_queue : 32);
+	a->worker = pw_worker_create(opts->password_queue ? opts->password_queue : 32,
+				     opts->password_helper, error);
+	if (!a->worker) {
+		token_keys_destroy(a->keys);
+		g_free(a);
+		return NULL;
+	}
 	a->by_login = throttle_create(opts->login_max_failures ? opts->login_max_failures : 5, 1,
 				      900, 100000);
 	a->by_addr = throttle_create(opts->address_max_failures ? opts->address_max_failures : 20,

@@ -2,11 +2,13 @@
 #pragma once
 
 /*
- * The password worker: one thread that hashes and verifies passwords
- * (argon2id, ~100 ms and 64 MiB each; a second thread adds no throughput on
- * these machines because the work is memory-bound), fed by a bounded queue.
- * Results come back on the GLib main context that created the worker, so
- * the loop never waits for argon2.
+ * The password worker: one thread that hands password jobs (argon2id, ~100 ms
+ * and 64 MiB each; a second one in parallel adds no throughput on these
+ * machines because the work is memory-bound), from a bounded queue, to the
+ * helper process tiepdan-pwhash and waits for its answers. Results come back
+ * on the GLib main context that created the worker, so the loop never waits
+ * for argon2 — not even for the kernel's lock on the address space, which
+ * libsodium's 64 MiB mapping per hash would hold in this process.
  */
 
 #include <glib.h>
@@ -15,11 +17,15 @@
 struct pw_worker;
 
 /* result: 0 (hash made / password matches), -EACCES (does not match), -ECANCELED (the worker
- * was destroyed first), -ENOMEM. hash (transfer full, nullable) only for a hash job. */
+ * was destroyed first), -ENOMEM (argon2 had no memory), -EIO (the helper failed twice or hung).
+ * hash (transfer full, nullable) only for a hash job. */
 typedef void (*pw_done_fn)(int result, char *hash, void *data);
 
-/** (transfer full) A worker accepting at most max_queued jobs waiting. */
-struct pw_worker *pw_worker_create(unsigned max_queued);
+/**
+ * (transfer full) A worker accepting at most max_queued jobs waiting, with the helper program
+ * at helper_path started (and started again whenever it dies). NULL + error when it cannot be.
+ */
+struct pw_worker *pw_worker_create(unsigned max_queued, const char *helper_path, GError **error);
 
 /** Cancels waiting jobs (their callbacks get -ECANCELED), finishes the running one, joins. */
 void pw_worker_destroy(struct pw_worker *w);

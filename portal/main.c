@@ -50,6 +50,7 @@ struct app {
 	struct files *files;
 	struct calendar_feed *calendar_feed;
 	struct auth *auth;
+	char *password_helper;
 	bool stopping;
 	int exit_code;
 };
@@ -148,6 +149,24 @@ on_reload(gpointer data)
 		td_info(MOD, "token keys reloaded", "%s", "");
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+/* tiepdan-pwhash next to this program (a build tree, or both in one folder), else installed. */
+static char *
+password_helper_path(void)
+{
+	char *self = g_file_read_link("/proc/self/exe", NULL);
+	if (self) {
+		char *dir = g_path_get_dirname(self);
+		char *p = g_build_filename(dir, "tiepdan-pwhash", NULL);
+		g_free(dir);
+		g_free(self);
+		if (g_file_test(p, G_FILE_TEST_IS_EXECUTABLE)) {
+			return p;
+		}
+		g_free(p);
+	}
+	return g_strdup(TD_PASSWORD_HELPER);
 }
 
 static int
@@ -288,6 +307,7 @@ main(int argc, char **argv)
 	if (!app.routing) {
 		goto out;
 	}
+	app.password_helper = password_helper_path();
 	struct auth_options aopts = {
 		.data_dir = app.cfg.data_dir,
 		.access_ttl_s = app.cfg.access_token_ttl,
@@ -298,6 +318,7 @@ main(int argc, char **argv)
 		.login_max_failures = app.cfg.login_max_failures,
 		.address_max_failures = app.cfg.address_max_failures,
 		.password_queue = app.cfg.password_queue,
+		.password_helper = app.password_helper,
 	};
 	app.auth = auth_create(app.rpc, app.store, &aopts, &error);
 	if (!app.auth) {
@@ -320,6 +341,7 @@ main(int argc, char **argv)
 out:
 	server_destroy(app.server);
 	auth_destroy(app.auth);
+	g_free(app.password_helper);
 	rpc_destroy(app.rpc);
 	portal_directory_destroy(app.directory);
 	portal_routing_destroy(app.routing);

@@ -79,6 +79,7 @@ struct window {
 	double cpu_s, user_s, sys_s;
 	unsigned threads;
 	double self_cpu_s;
+	double helper_s;      /* the server's child processes (tiepdan-pwhash) */
 	double others_s;      /* every other process's CPU, from /proc/[pid]/stat */
 	char thread_cpu[512];  /* "name pct, ..." */
 };
@@ -347,8 +348,30 @@ read_thread_count(long pid)
 
 struct proc_ticks {
 	int pid;
+	bool server_child; /* the server's password helper */
 	uint64_t ticks;
 };
+
+/* The parent of a process (field 4 of /proc/PID/stat), or -1. */
+static long
+proc_ppid(int pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		return -1;
+	}
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long ppid = -1;
+	if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1) {
+		return -1;
+	}
+	return ppid;
+}
 
 static int
 cmp_pid(const void *a, const void *b)
@@ -359,8 +382,9 @@ cmp_pid(const void *a, const void *b)
 
 /*
  * utime + stime of every process but the server and this one (kernel threads
- * included), sorted by pid. Processes that end within a window are missed:
- * "others" is a lower bound, there to flag a run that shared the cores.
+ * included), sorted by pid; the server's children (its password helper) are
+ * marked. Processes that end within a window are missed: "others" is a lower
+ * bound, there to flag a run that shared the cores.
  */
 static size_t
 read_others(long server_pid, struct proc_ticks **out)
@@ -384,6 +408,7 @@ read_others(long server_pid, struct proc_ticks **out)
 			v = g_renew(struct proc_ticks, v, cap);
 		}
 		v[n].pid = pid;
+		v[n].server_child = proc_ppid(pid) == server_pid;
 		v[n].ticks = ut + st;
 		n++;
 	}
@@ -395,13 +420,19 @@ read_others(long server_pid, struct proc_ticks **out)
 	return n;
 }
 
-/* CPU ticks the processes of `after` spent since `before` (all of it for a new one). */
+/*
+ * CPU ticks the processes of `after` spent since `before` (all of it for a new one): the
+ * server's children when children, else the others.
+ */
 static uint64_t
 others_delta(const struct proc_ticks *before, size_t nb, const struct proc_ticks *after,
-	     size_t na)
+	     size_t na, bool children)
 {
 	uint64_t sum = 0;
 	for (size_t i = 0; i < na; i++) {
+		if (after[i].server_child != children) {
+			continue;
+		}
 		struct proc_ticks key = {.pid = after[i].pid};
 		const struct proc_ticks *b = bsearch(&key, before, nb, sizeof(*before), cmp_pid);
 		uint64_t base = b && b->ticks <= after[i].ticks ? b->ticks : 0;
@@ -435,7 +466,8 @@ measure(struct bench *b, struct window *w)
 	}
 	size_t no1 = read_others(b->server_pid, &others1);
 	size_t n1 = read_threads(b->server_pid, th1, MAX_THREADS);
-	w->others_s = (double)others_delta(others0, no0, others1, no1) / (double)b->hz;
+	w->others_s = (double)others_delta(others0, no0, others1, no1, false) / (double)b->hz;
+	w->helper_s = (double)others_delta(others0, no0, others1, no1, true) / (double)b->hz;
 	g_free(others0);
 	g_free(others1);
 	w->threads = read_thread_count(b->server_pid);
@@ -684,10 +716,11 @@ main(int argc, char **argv)
 	printf("windows: %.0f s measured after %.0f s warm-up, idle then under logins; "
 	       "server pid %ld\n\n",
 	       b.duration_s, b.warmup_s, b.server_pid);
-	printf("%-5s | %8s %10s %9s %9s | %7s %8s %8s %9s %6s | %6s %6s %6s %7s | %7s %8s\n",
+	printf("%-5s | %8s %10s %9s %9s | %7s %8s %8s %9s %6s | %6s %6s %6s %7s %8s | %7s "
+	       "%8s\n",
 	       "phase", "logins/s", "rejected/s", "login p50", "login p99", "pings/s", "p50 us",
-	       "p99 us", "max us", "late", "CPU %", "user", "sys", "threads", "bench %",
-	       "others %");
+	       "p99 us", "max us", "late", "CPU %", "user", "sys", "threads", "helper %",
+	       "bench %", "others %");
 	struct window *ws[2] = {&idle, &load};
 	const char *names[2] = {"idle", "load"};
 	for (int i = 0; i < 2; i++) {
@@ -698,18 +731,20 @@ main(int argc, char **argv)
 			snprintf(lp99, sizeof(lp99), "%.2f s", (double)lat_percentile(&w->login, 99) / 1e9);
 		}
 		printf("%-5s | %8.2f %10.2f %9s %9s | %7.0f %8.1f %8.1f %9.1f %6" PRIu64
-		       " | %6.1f %6.1f %6.1f %7u | %7.1f %8.1f\n",
+		       " | %6.1f %6.1f %6.1f %7u %8.1f | %7.1f %8.1f\n",
 		       names[i], (double)w->logins / w->seconds, (double)w->rejected / w->seconds,
 		       lp50, lp99, (double)w->ping.len / w->seconds, us(lat_percentile(&w->ping, 50)),
 		       us(lat_percentile(&w->ping, 99)),
 		       us(w->ping.len ? w->ping.v[w->ping.len - 1] : 0), w->late,
 		       w->cpu_s / w->seconds * 100, w->user_s / w->seconds * 100,
-		       w->sys_s / w->seconds * 100, w->threads, w->self_cpu_s / w->seconds * 100,
+		       w->sys_s / w->seconds * 100, w->threads, w->helper_s / w->seconds * 100,
+		       w->self_cpu_s / w->seconds * 100,
 		       others_pct(w));
 	}
-	printf("\nCPU %% is of one core (%ld cores here); others = the CPU of every other process"
-	       " (from /proc):\nmore than a few %% means something else shared the cores and the"
-	       " run should not be trusted\n",
+	printf("\nCPU %% is of one core (%ld cores here), the server's without its password helper"
+	       " process\n(helper %%: tiepdan-pwhash, where argon2 runs); others = the CPU of every"
+	       " other process (from /proc):\nmore than a few %% means something else shared the"
+	       " cores and the run should not be trusted\n",
 	       sysconf(_SC_NPROCESSORS_ONLN));
 	printf("\nserver CPU per thread, %% of one core: idle: %s\n", idle.thread_cpu);
 	printf("                                     load: %s\n", load.thread_cpu);
@@ -737,7 +772,7 @@ main(int argc, char **argv)
 	       "load_logins_per_s=%.2f load_rejected_per_s=%.2f load_login_p50_s=%.3f "
 	       "load_login_p99_s=%.3f load_pings_per_s=%.0f load_p50_us=%.1f load_p99_us=%.1f "
 	       "load_max_us=%.1f load_late=%" PRIu64 " load_cpu_pct=%.1f load_threads=%u "
-	       "load_others_pct=%.1f drain_s=%.1f drain_unanswered=%u "
+	       "load_others_pct=%.1f load_helper_pct=%.1f drain_s=%.1f drain_unanswered=%u "
 	       "ratio=%.2f errors=%" PRIu64 "\n",
 	       b.nping, (double)b.interval_ns / 1e3, b.nlogin, b.duration_s,
 	       (double)idle.ping.len / idle.seconds, us(lat_percentile(&idle.ping, 50)), idle_p99,
@@ -748,7 +783,8 @@ main(int argc, char **argv)
 	       (double)lat_percentile(&load.login, 99) / 1e9, (double)load.ping.len / load.seconds,
 	       us(lat_percentile(&load.ping, 50)), load_p99,
 	       us(load.ping.len ? load.ping.v[load.ping.len - 1] : 0), load.late,
-	       load.cpu_s / load.seconds * 100, load.threads, others_pct(&load), drain_s, unanswered,
+	       load.cpu_s / load.seconds * 100, load.threads, others_pct(&load),
+	       load.helper_s / load.seconds * 100, drain_s, unanswered,
 	       ratio, b.errors);
 	lat_clear(&idle.ping);
 	lat_clear(&idle.login);

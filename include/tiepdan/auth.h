@@ -25,6 +25,7 @@ struct auth_options {
 	unsigned login_max_failures;   /* 5 */
 	unsigned address_max_failures; /* 20 */
 	unsigned password_queue;       /* 32 */
+	const char *password_helper;   /* path of tiepdan-pwhash */
 };
 
 /** (transfer full) Loads the token keys and registers auth.* and admin.user.*. NULL + error. */

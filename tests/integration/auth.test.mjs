@@ -15,7 +15,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { after, before } from 'node:test';
-import { assertResult, describe, startServer, stopAllServers, test, tmpDir } from './lib/harness.mjs';
+import { spawnSync } from 'node:child_process';
+import { BIN, assertResult, describe, startServer, stopAllServers, test, tmpDir } from './lib/harness.mjs';
 import {
 	DEMO,
 	agencyIds,
@@ -1049,6 +1050,72 @@ describe('password queue', () => {
 				await c.close();
 			}
 		});
+	});
+});
+
+/* ====================================================================== */
+
+/* The children of a process, from every one of its threads (the helper is started again by
+ * the password worker thread, so it is that thread's child then). */
+function childrenOf(pid) {
+	const out = [];
+	for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+		const text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+		if (text) {
+			out.push(...text.split(/\s+/).map(Number));
+		}
+	}
+	return out;
+}
+
+function commOf(pid) {
+	return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+}
+
+describe('password helper', () => {
+	test('argon2 runs in the child process tiepdan-pwhash; killed, it is started again and no login is lost; it ends with the server', async () => {
+		const seen = [];
+		await withServer({ demo: true }, async (srv) => {
+			const c = await srv.connect();
+			const first = childrenOf(srv.proc.pid);
+			assert.equal(first.length, 1, `one child process: ${first}`);
+			assert.equal(commOf(first[0]), 'tiepdan-pwhash');
+			seen.push(first[0]);
+			assertResult(await c.call('auth.login', { login: DEMO.citizen.login, password: DEMO.citizen.password }));
+
+			/* Killed while idle, or while a login is on its way to it: the login is answered. */
+			const pending = c.call('auth.login', { login: DEMO.official.login, password: DEMO.official.password });
+			process.kill(first[0], 'SIGKILL');
+			const res = await pending;
+			assertResult(res);
+			assert.equal(res.result.user.full_name.length > 0, true);
+			await srv.waitForLine(/msg="password helper failed; starting it again"/);
+			const second = childrenOf(srv.proc.pid);
+			assert.equal(second.length, 1, `one child process again, the dead one reaped: ${second}`);
+			assert.notEqual(second[0], first[0]);
+			assert.equal(commOf(second[0]), 'tiepdan-pwhash');
+			seen.push(second[0]);
+
+			/* Both kinds of job work with the new helper: verify (wrong and right) and hash. */
+			expectError(await c.call('auth.login', { login: DEMO.staff.login, password: 'not-the-password-2026' }), UNAUTH, 'wrong password');
+			/* (Not through register() and login(): those track the shared server's accounts.) */
+			const p = { full_name: 'Trần Văn Bình', national_id: '079199555001', phone: '0971555001', password: 'Bờ sông Đồng Nai 2026' };
+			const { user_id: userId } = assertResult(await c.call('auth.register', p));
+			const again = assertResult(await c.call('auth.login', { login: p.phone, password: p.password }));
+			assert.equal(again.user.id, userId);
+			await c.close();
+		});
+		/* withServer saw a clean exit; the helpers are gone, reaped by the server. */
+		for (const pid of seen) {
+			assert.equal(fs.existsSync(`/proc/${pid}`), false, `helper ${pid} is gone after the server`);
+		}
+	});
+
+	test('started by hand, tiepdan-pwhash says what it is and exits 2', () => {
+		const bin = path.join(path.dirname(BIN), 'tiepdan-pwhash');
+		const r = spawnSync(bin, [], { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
+		assert.equal(r.status, 2);
+		assert.match(r.stderr, /password helper of tiepdan/);
 	});
 });
 
