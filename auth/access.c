@@ -35,9 +35,9 @@ access_agency_chain(sqlite3 *db, const char *agency_id, GPtrArray *out)
 				  " SELECT a.id, a.parent_id, up.depth + 1 FROM agencies a"
 				  " JOIN up ON a.id = up.parent_id WHERE up.depth < 64)"
 				  " SELECT id FROM up ORDER BY depth";
-	sqlite3_stmt *st = NULL;
 	int rc, n = 0;
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+	g_autoptr(StoreStmt) st = store_stmt(db, sql);
+	if (!st) {
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
@@ -45,7 +45,6 @@ access_agency_chain(sqlite3 *db, const char *agency_id, GPtrArray *out)
 		g_ptr_array_add(out, g_strdup((const char *)sqlite3_column_text(st, 0)));
 		n++;
 	}
-	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		return -EIO;
 	}

@@ -24,7 +24,7 @@ if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
 ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server bench/commit-bench bench/auth-bench \
-	bench/cases-submit-bench bench/cases-q-bench bench/cases-gen portal/tiepdan >/dev/null
+	bench/cases-submit-bench bench/cases-q-bench bench/cases-gen portal/tiepdan portal/tiepdan-pwhash >/dev/null
 
 echo "== bench/rpc =="
 "$ROOT/bench/rpc/run.sh" "$BUILD"

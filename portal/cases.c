@@ -90,6 +90,7 @@ struct cases {
 	struct cases_options opts;
 	guint sweep;
 	GHashTable *warned; /* case id → "overdue" / "due_soon" last announced */
+	GHashTable *citizen_macs; /* user id → keyed hash of their national id ("" when none) */
 };
 
 /* One row of `cases`, owned strings. */
@@ -113,6 +114,15 @@ struct case_row {
 	"forwards, extensions, locality_code, respondent, incident_date, via, received_on, "      \
 	"received_at, stage_started_on, suspended_days, duplicate_of, outcome, decided_on, "      \
 	"effective_on, updated_at"
+
+/* The same, qualified, for statements that join cases c with tables of the same column names. */
+#define CASE_COLUMNS_C                                                                            \
+	"c.rowid, c.id, c.tracking_code, c.kind, c.field, c.title, c.content, c.status, "        \
+	"c.agency_id, c.first_resolver_id, c.assigned_official_id, c.petitioner_user_id, "        \
+	"c.petitioner_mac, c.petitioner, c.petitioner_sealed, c.instance, c.mass, c.complex, "    \
+	"c.repeat_after_termination, c.forwards, c.extensions, c.locality_code, c.respondent, "   \
+	"c.incident_date, c.via, c.received_on, c.received_at, c.stage_started_on, "              \
+	"c.suspended_days, c.duplicate_of, c.outcome, c.decided_on, c.effective_on, c.updated_at"
 
 static char *
 col(sqlite3_stmt *st, int i)
@@ -189,8 +199,7 @@ row_load(sqlite3 *db, const char *id, struct case_row *r)
 {
 	sqlite3_stmt *st = NULL;
 	memset(r, 0, sizeof(*r));
-	if (sqlite3_prepare_v3(db, "SELECT " CASE_COLUMNS " FROM cases WHERE id = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT " CASE_COLUMNS " FROM cases WHERE id = ?1", &st) != SQLITE_OK) {
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
@@ -198,7 +207,7 @@ row_load(sqlite3 *db, const char *id, struct case_row *r)
 	if (rc == SQLITE_ROW) {
 		row_read(st, r);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
@@ -227,8 +236,41 @@ date_of(const char *text, GDate *out)
 static char *
 user_national_id(sqlite3 *db, const char *user_id)
 {
-	return store_query_text(db, "SELECT national_id FROM users WHERE id = ?1",
-				(const char *const[]){user_id}, 1);
+	g_autoptr(StoreStmt) st = store_stmt(db, "SELECT national_id FROM users WHERE id = ?1");
+	if (!st) {
+		return NULL;
+	}
+	sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW ? col(st, 0) : NULL;
+}
+
+/*
+ * (transfer none) The keyed hash of a user's national id, "" when they have none. National
+ * ids never change once an account has one, so the answer is kept (a few hundred bytes per
+ * citizen seen; the map is emptied when it passes 100,000 users).
+ */
+static const char *
+citizen_mac(struct cases *c, sqlite3 *db, const char *user_id)
+{
+	const char *mac = g_hash_table_lookup(c->citizen_macs, user_id);
+	if (mac) {
+		return mac;
+	}
+	char *nid = user_national_id(db, user_id);
+	char *v = g_malloc0(SEAL_MAC_HEX);
+	if (nid) {
+		seal_mac(c->seal, nid, v);
+		g_free(nid);
+	} else {
+		/* No national id yet: not kept, since one may be added. */
+		g_free(v);
+		return "";
+	}
+	if (g_hash_table_size(c->citizen_macs) >= 100000) {
+		g_hash_table_remove_all(c->citizen_macs);
+	}
+	g_hash_table_insert(c->citizen_macs, g_strdup(user_id), v);
+	return v;
 }
 
 /*
@@ -246,25 +288,21 @@ citizen_owns(struct cases *c, sqlite3 *db, const struct rpc_identity *id,
 	if (r->petitioner_user_id && strcmp(r->petitioner_user_id, id->user_id) == 0) {
 		return true;
 	}
-	char *nid = user_national_id(db, id->user_id);
-	bool owns = false;
-	if (nid) {
-		char mac[SEAL_MAC_HEX];
-		seal_mac(c->seal, nid, mac);
-		owns = strcmp(mac, r->petitioner_mac) == 0;
-		sqlite3_stmt *st = NULL;
-		if (!owns && sqlite3_prepare_v3(db,
-						"SELECT 1 FROM case_persons WHERE case_id = ?1 AND "
-						"mac = ?2",
-						-1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
-			owns = sqlite3_step(st) == SQLITE_ROW;
-		}
-		sqlite3_finalize(st);
-		g_free(nid);
+	const char *mac = citizen_mac(c, db, id->user_id);
+	if (!*mac) {
+		return false;
 	}
-	return owns;
+	if (strcmp(mac, r->petitioner_mac) == 0) {
+		return true;
+	}
+	g_autoptr(StoreStmt) st =
+		store_stmt(db, "SELECT 1 FROM case_persons WHERE case_id = ?1 AND mac = ?2");
+	if (!st) {
+		return false;
+	}
+	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
+	return sqlite3_step(st) == SQLITE_ROW;
 }
 
 /* Officials, leaders, staff and inspectors: the responsible agency, or one that held it. */
@@ -274,17 +312,24 @@ agency_side_sees(sqlite3 *db, const struct rpc_identity *id, const struct case_r
 	if (access_sees_agency(db, id, r->agency_id)) {
 		return true;
 	}
-	sqlite3_stmt *st = NULL;
-	bool seen = false;
-	if (sqlite3_prepare_v3(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-		while (!seen && sqlite3_step(st) == SQLITE_ROW) {
-			const char *a = (const char *)sqlite3_column_text(st, 0);
-			seen = strcmp(a, r->agency_id) != 0 && access_sees_agency(db, id, a);
+	/* The holders first (access_sees_agency runs statements of its own). */
+	GPtrArray *holders = g_ptr_array_new_with_free_func(g_free);
+	{
+		g_autoptr(StoreStmt) st =
+			store_stmt(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				g_ptr_array_add(holders, col(st, 0));
+			}
 		}
 	}
-	sqlite3_finalize(st);
+	bool seen = false;
+	for (guint i = 0; i < holders->len && !seen; i++) {
+		const char *a = holders->pdata[i];
+		seen = strcmp(a, r->agency_id) != 0 && access_sees_agency(db, id, a);
+	}
+	g_ptr_array_free(holders, TRUE);
 	return seen;
 }
 
@@ -331,11 +376,9 @@ limit_for(sqlite3 *db, const char *step, const char *kind, int instance, int com
 {
 	sqlite3_stmt *st = NULL;
 	bool found = false;
-	if (sqlite3_prepare_v3(db,
-			       "SELECT unit, days, source FROM time_limits WHERE step = ?1 AND "
+	if (store_stmt_get(db, "SELECT unit, days, source FROM time_limits WHERE step = ?1 AND "
 			       "kind = ?2 AND instance = ?3 AND complex <= ?4 "
-			       "ORDER BY complex DESC LIMIT 1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+			       "ORDER BY complex DESC LIMIT 1", &st) != SQLITE_OK) {
 		return false;
 	}
 	sqlite3_bind_text(st, 1, step, -1, SQLITE_STATIC);
@@ -350,7 +393,7 @@ limit_for(sqlite3 *db, const char *step, const char *kind, int instance, int com
 		out->source = col(st, 2);
 		found = true;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return found;
 }
 
@@ -465,15 +508,14 @@ user_brief(sqlite3 *db, const char *user_id)
 	if (!user_id) {
 		return u;
 	}
-	if (sqlite3_prepare_v3(db, "SELECT full_name FROM users WHERE id = ?1", -1,
-			       SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT full_name FROM users WHERE id = ?1", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			u = json_pack("{s:s, s:s}", "id", user_id, "full_name",
 				      (const char *)sqlite3_column_text(st, 0));
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return u;
 }
 
@@ -500,10 +542,8 @@ identity_read_txn(sqlite3 *db, void *data)
 	sqlite3_stmt *st = NULL;
 	store_time_now(now);
 	char *detail = json_dumps(json_object_get(d, "detail"), JSON_COMPACT);
-	int rc = sqlite3_prepare_v2(db,
-				    "INSERT INTO audit_log (at, action, user_id, actor_id, detail) "
-				    "VALUES (?1, 'identity_read', NULL, ?2, ?3)",
-				    -1, &st, NULL);
+	int rc = store_stmt_get(db, "INSERT INTO audit_log (at, action, user_id, actor_id, detail) "
+				    "VALUES (?1, 'identity_read', NULL, ?2, ?3)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, json_string_value(json_object_get(d, "actor")), -1,
@@ -511,7 +551,7 @@ identity_read_txn(sqlite3 *db, void *data)
 		sqlite3_bind_text(st, 3, detail, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	free(detail);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
@@ -564,10 +604,8 @@ render_people(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 
 	json_t *co = json_array(), *reps = json_array();
 	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v3(db,
-			       "SELECT person, person_sealed, representative FROM case_persons "
-			       "WHERE case_id = ?1 ORDER BY seq",
-			       -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) == SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT person, person_sealed, representative FROM case_persons "
+			       "WHERE case_id = ?1 ORDER BY seq", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *p = NULL;
@@ -589,7 +627,7 @@ render_people(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 			json_array_append_new(co, p);
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	/* A representative may be the petitioner: then the petitioner's national id. */
 	json_object_set_new(out, "co_petitioners", co);
 	json_object_set_new(out, "representatives", reps);
@@ -620,10 +658,8 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 		"repeat_after_termination", r->repeat, "files", "sessions", "received_on",
 		r->received_on, "updated_at", r->updated_at);
 	sqlite3_stmt *fst = NULL;
-	if (sqlite3_prepare_v3(db,
-			       "SELECT file_id FROM case_files WHERE case_id = ?1 ORDER BY added_at, "
-			       "file_id",
-			       -1, SQLITE_PREPARE_PERSISTENT, &fst, NULL) == SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT file_id FROM case_files WHERE case_id = ?1 ORDER BY added_at, "
+			       "file_id", &fst) == SQLITE_OK) {
 		sqlite3_bind_text(fst, 1, r->id, -1, SQLITE_STATIC);
 		json_t *files = json_object_get(o, "files");
 		while (sqlite3_step(fst) == SQLITE_ROW) {
@@ -633,7 +669,7 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 			}
 		}
 	}
-	sqlite3_finalize(fst);
+	store_stmt_release(fst);
 	if (r->outcome) {
 		json_object_set_new(o, "outcome", json_string(r->outcome));
 		json_object_set_new(o, "decided_on", json_string(r->decided_on));
@@ -644,9 +680,125 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 
 /* ---- events ---- */
 
-struct event_ctx {
+/*
+ * Who may see a case, worked out once for an event instead of once per bound
+ * connection: the same answer as case_visible(), from the case's co-petitioners
+ * and the agencies that hold or held it, compared with each identity's grants in
+ * memory.
+ */
+struct audience {
 	struct cases *c;
-	struct case_row *row;
+	const struct case_row *row;
+	GHashTable *macs;          /* co-petitioners' keyed national-id hashes */
+	GHashTable *direct;        /* officials, leaders and staff of these see it */
+	GHashTable *leaders;       /* leaders of these (the above and their ancestors) see it */
+	GHashTable *inspectorates; /* inspectors of these (under one of the above) see it */
+};
+
+static void
+audience_load(struct audience *a, struct cases *c, sqlite3 *db, const struct case_row *r)
+{
+	a->c = c;
+	a->row = r;
+	a->macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->direct = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->leaders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->inspectorates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_hash_table_add(a->direct, g_strdup(r->agency_id));
+	{
+		g_autoptr(StoreStmt) st =
+			store_stmt(db, "SELECT mac FROM case_persons WHERE case_id = ?1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				g_hash_table_add(a->macs, col(st, 0));
+			}
+		}
+	}
+	{
+		g_autoptr(StoreStmt) st =
+			store_stmt(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				g_hash_table_add(a->direct, col(st, 0));
+			}
+		}
+	}
+	GHashTableIter it;
+	gpointer agency;
+	g_hash_table_iter_init(&it, a->direct);
+	while (g_hash_table_iter_next(&it, &agency, NULL)) {
+		GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
+		if (access_agency_chain(db, agency, chain) == 0) {
+			for (guint i = 0; i < chain->len; i++) {
+				g_hash_table_add(a->leaders, g_strdup(chain->pdata[i]));
+			}
+		}
+		g_ptr_array_free(chain, TRUE);
+	}
+	g_autoptr(StoreStmt) st = store_stmt(
+		db, "SELECT id, parent_id FROM agencies WHERE level = 'inspectorate' AND "
+		    "parent_id IS NOT NULL");
+	if (st) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *parent = (const char *)sqlite3_column_text(st, 1);
+			if (g_hash_table_contains(a->leaders, parent)) {
+				g_hash_table_add(a->inspectorates, col(st, 0));
+			}
+		}
+	}
+}
+
+static void
+audience_clear(struct audience *a)
+{
+	g_hash_table_destroy(a->macs);
+	g_hash_table_destroy(a->direct);
+	g_hash_table_destroy(a->leaders);
+	g_hash_table_destroy(a->inspectorates);
+}
+
+static bool
+audience_has(struct audience *a, sqlite3 *db, const struct rpc_identity *id)
+{
+	if (!id) {
+		return false;
+	}
+	const struct case_row *r = a->row;
+	if (id->roles & RPC_CITIZEN) {
+		if (r->petitioner_user_id && strcmp(r->petitioner_user_id, id->user_id) == 0) {
+			return true;
+		}
+		const char *mac = citizen_mac(a->c, db, id->user_id);
+		if (*mac && (strcmp(mac, r->petitioner_mac) == 0 ||
+			     g_hash_table_contains(a->macs, mac))) {
+			return true;
+		}
+	}
+	for (size_t i = 0; i < id->n_grants; i++) {
+		const struct rpc_grant *g = &id->grants[i];
+		if (!g->agency_id) {
+			continue;
+		}
+		if ((g->role & (RPC_OFFICIAL | RPC_LEADER | RPC_STAFF)) &&
+		    g_hash_table_contains(a->direct, g->agency_id)) {
+			return true;
+		}
+		if (g->role == RPC_LEADER && g_hash_table_contains(a->leaders, g->agency_id)) {
+			return true;
+		}
+		if (g->role == RPC_INSPECTOR &&
+		    g_hash_table_contains(a->inspectorates, g->agency_id)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+struct event_ctx {
+	struct audience audience;
+	sqlite3 *db;
 	json_t *params;
 };
 
@@ -654,7 +806,7 @@ static void
 event_to(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
 {
 	struct event_ctx *e = data;
-	if (case_visible(e->c, store_reader(e->c->store), id, e->row)) {
+	if (audience_has(&e->audience, e->db, id)) {
 		rpc_notify(rpc, client_id, "event.case.updated", json_incref(e->params));
 	}
 }
@@ -663,9 +815,11 @@ event_to(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, voi
 static void
 announce(struct cases *c, struct case_row *r, const char *warning)
 {
+	sqlite3 *db = store_reader(c->store);
 	bool overdue = false;
-	json_decref(case_deadlines(c, store_reader(c->store), r, &overdue, NULL));
-	struct event_ctx e = {.c = c, .row = r};
+	json_decref(case_deadlines(c, db, r, &overdue, NULL));
+	struct event_ctx e = {.db = db};
+	audience_load(&e.audience, c, db, r);
 	e.params = json_pack("{s:s, s:s, s:b}", "case_id", r->id, "status", r->status, "overdue",
 			     overdue);
 	if (warning) {
@@ -673,6 +827,7 @@ announce(struct cases *c, struct case_row *r, const char *warning)
 	}
 	rpc_foreach_identity(c->rpc, event_to, &e);
 	json_decref(e.params);
+	audience_clear(&e.audience);
 }
 
 /* ---- intake ---- */
@@ -799,38 +954,111 @@ search_fold(const char *text)
 	return g_string_free(out, FALSE);
 }
 
-/* Words too common in petitions to say two of them are about the same matter. */
+/*
+ * Calls fn with every word of text folded the way the full-text index folds
+ * it: NFC, đ → d, then base letters only (marks dropped), lower case.
+ * Returns early when fn returns true.
+ */
 static bool
-common_word(const char *w, gssize len)
+each_word(const char *text, bool (*fn)(const char *w, size_t len, void *data), void *data)
+{
+	/*
+	 * Character by character, without normalizing the whole text (the cost of
+	 * an intake was a quarter g_utf8_normalize): a precomposed letter is
+	 * replaced by the first character of its canonical decomposition, the
+	 * marks of a decomposed one are dropped; the result is the same for NFC
+	 * and NFD input.
+	 */
+	GString *w = g_string_sized_new(32);
+	bool stop = false;
+	const char *p = text ? text : "";
+	for (;;) {
+		gunichar ch = *p ? g_utf8_get_char_validated(p, -1) : 0;
+		if (ch == (gunichar)-1 || ch == (gunichar)-2) {
+			ch = ' '; /* not UTF-8: a separator */
+			p++;
+		} else if (ch) {
+			p = g_utf8_next_char(p);
+		}
+		if (ch >= 0x80) {
+			if (g_unichar_ismark(ch)) {
+				continue;
+			}
+			if (ch == 0x0111 || ch == 0x0110) {
+				ch = 'd';
+			} else {
+				gunichar d[G_UNICHAR_MAX_DECOMPOSITION_LENGTH];
+				if (g_unichar_fully_decompose(ch, FALSE, d, G_N_ELEMENTS(d)) > 0) {
+					ch = d[0];
+				}
+			}
+		}
+		if (ch && (ch < 0x80 ? g_ascii_isalnum((char)ch) : g_unichar_isalnum(ch))) {
+			if (ch < 0x80) {
+				g_string_append_c(w, g_ascii_tolower((char)ch));
+			} else {
+				g_string_append_unichar(w, g_unichar_tolower(ch));
+			}
+			continue;
+		}
+		if (w->len) {
+			stop = fn(w->str, w->len, data);
+			g_string_truncate(w, 0);
+		}
+		if (!ch || stop) {
+			break;
+		}
+	}
+	g_string_free(w, TRUE);
+	return stop;
+}
+
+/* Words too common in petitions to say two of them are about the same matter (folded). */
+static bool
+common_word(const char *key)
 {
 	static const char *const words[] = {
 		"khieu", "nai", "cao", "phan", "anh", "kien", "nghi", "don", "cua", "cac",
 		"nhung", "duoc", "khong", "cho", "voi", "trong", "theo", "nay", "nguoi", "viec",
 		"quyet", "dinh", "toi", "chung", "den", "tai", "ngay", "nam", "thang", "phuong",
 		"xa", "uy", "ban", "nhan", "dan", "ong", "ba", "co", "la", "da", "se", "va"};
-	char *folded = g_utf8_normalize(w, len, G_NORMALIZE_NFD);
-	GString *ascii = g_string_new(NULL);
-	for (const char *p = folded ? folded : ""; *p; p++) {
-		if (g_ascii_isalpha(*p)) {
-			g_string_append_c(ascii, g_ascii_tolower(*p));
+	for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+		if (strcmp(key, words[i]) == 0) {
+			return true;
 		}
 	}
-	bool common = false;
-	for (size_t i = 0; i < G_N_ELEMENTS(words) && !common; i++) {
-		common = strcmp(ascii->str, words[i]) == 0;
+	return false;
+}
+
+/* The telling words of a petition: a set of folded words, at most max of them. */
+struct word_pick {
+	GHashTable *set;
+	unsigned left;
+};
+
+static bool
+pick_word(const char *w, size_t len, void *data)
+{
+	struct word_pick *pk = data;
+	if (g_utf8_strlen(w, (gssize)len) >= 3 && !common_word(w)) {
+		g_hash_table_add(pk->set, g_strndup(w, len));
+		pk->left--;
 	}
-	g_string_free(ascii, TRUE);
-	g_free(folded);
-	return common;
+	return pk->left == 0;
+}
+
+static bool
+word_in_set(const char *w, size_t len, void *data)
+{
+	return g_hash_table_contains(data, w);
 }
 
 /*
- * The words of a text as an FTS5 query matching any of them ("w1" OR "w2" …):
- * folded like the index, at least 2 characters; with skip_common, words
- * common to all petitions are left out (for matching related cases).
+ * The words of a text as an FTS5 query ("w1" OR "w2" …): folded like the
+ * index, at least 2 characters.
  */
 static char *
-fts_query(const char *text, int max_words, bool skip_common)
+fts_query(const char *text, int max_words)
 {
 	char *folded = search_fold(text);
 	GString *q = g_string_new(NULL);
@@ -845,7 +1073,7 @@ fts_query(const char *text, int max_words, bool skip_common)
 			p = g_utf8_next_char(p);
 		}
 		glong chars = p > start ? g_utf8_strlen(start, p - start) : 0;
-		if (chars >= (skip_common ? 3 : 2) && !(skip_common && common_word(start, p - start))) {
+		if (chars >= 2) {
 			g_string_append_printf(q, "%s\"%.*s\"", n ? " OR " : "", (int)(p - start),
 					       start);
 			n++;
@@ -853,12 +1081,6 @@ fts_query(const char *text, int max_words, bool skip_common)
 	}
 	g_free(folded);
 	return n ? g_string_free(q, FALSE) : (g_string_free(q, TRUE), NULL);
-}
-
-static char *
-fts_any(const char *text, int max_words)
-{
-	return fts_query(text, max_words, true);
 }
 
 static gint
@@ -873,9 +1095,12 @@ static void
 find_related(sqlite3 *db, struct intake *in, const char *title, const char *content)
 {
 	in->candidates = json_array();
-	char *q = fts_any(title, 8);
-	char *qc = fts_any(content, 16);
-	char *match = q && qc ? g_strdup_printf("%s OR %s", q, qc) : g_strdup(q ? q : qc);
+	/* The telling words: up to 8 of the title and 16 of the content. */
+	GHashTable *words = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	struct word_pick pk = {.set = words, .left = 8};
+	each_word(title, pick_word, &pk);
+	pk.left = 16;
+	each_word(content, pick_word, &pk);
 	const char *resp_agency =
 		json_string_value(json_object_get(json_object_get(in->params, "respondent"),
 						  "agency_id"));
@@ -895,54 +1120,38 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 	}
 	char *macs_text = json_dumps(macs, JSON_COMPACT);
 	json_decref(macs);
-	sqlite3_stmt *st = NULL, *fts = NULL;
 	/*
 	 * Earlier cases of any of the same petitioners, in any agency, that name the
-	 * same respondent agency or share words (diacritics folded). The petitioner's
-	 * cases are found first through the indexes (a few), and only those are
-	 * matched against the words, one FTS5 lookup by rowid each: never a search of
-	 * the whole index. Score: 1 for the same respondent agency, 0.5 for shared
-	 * words; newest first among equals.
+	 * same respondent agency or share a telling word (diacritics folded). The
+	 * petitioner's cases are found through the indexes (a few), and their words
+	 * compared here: neither a search of the whole index nor one FTS5 lookup per
+	 * case, whose doclists grow with every case stored. Score: 1 for the same
+	 * respondent agency, 0.5 for shared words; newest first among equals.
 	 */
-	if (sqlite3_prepare_v3(
-		    db,
-		    "WITH who(mac) AS (SELECT value FROM json_each(?1))"
+	g_autoptr(StoreStmt) st = store_stmt(
+		db, "WITH who(mac) AS (SELECT value FROM json_each(?1))"
 		    " SELECT c.rowid, c.id, c.status, c.tracking_code, c.agency_id, c.field,"
-		    "  ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3"
+		    "  ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3,"
+		    "  c.title, c.content"
 		    " FROM cases c WHERE c.id <> ?2 AND c.rowid IN ("
 		    "  SELECT rowid FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
 		    "  UNION SELECT c2.rowid FROM case_persons p JOIN cases c2 ON c2.id = p.case_id"
 		    "   WHERE p.mac IN (SELECT mac FROM who))"
-		    " ORDER BY c.rowid DESC LIMIT 200",
-		    -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK ||
-	    (match && sqlite3_prepare_v3(db,
-					 "SELECT 1 FROM cases_fts WHERE cases_fts MATCH ?1 AND rowid = ?2",
-					 -1, SQLITE_PREPARE_PERSISTENT, &fts, NULL) != SQLITE_OK)) {
-		td_error(MOD, "related-case query", "err=\"%s\"", sqlite3_errmsg(db));
-	} else {
+		    " ORDER BY c.rowid DESC LIMIT 200");
+	if (st) {
 		const char *field = json_string_value(json_object_get(in->params, "field"));
 		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
-		if (fts) {
-			sqlite3_bind_text(fts, 1, match, -1, SQLITE_STATIC);
-		}
 		GPtrArray *found = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			bool same_respondent = sqlite3_column_int(st, 6);
-			bool words = false;
-			double rank = 0;
-			if (fts) {
-				sqlite3_bind_int64(fts, 2, sqlite3_column_int64(st, 0));
-				/* bm25() would read every matching doclist for each lookup (165 ms
-				 * at a million cases): a match counts, its strength does not. */
-				if (sqlite3_step(fts) == SQLITE_ROW) {
-					words = true;
-					rank = 0.5;
-				}
-				sqlite3_reset(fts);
-			}
-			if (!words && !same_respondent) {
+			bool shared = g_hash_table_size(words) > 0 &&
+				      (each_word((const char *)sqlite3_column_text(st, 7), word_in_set,
+						 words) ||
+				       each_word((const char *)sqlite3_column_text(st, 8), word_in_set,
+						 words));
+			if (!shared && !same_respondent) {
 				continue;
 			}
 			const char *status = (const char *)sqlite3_column_text(st, 2);
@@ -957,7 +1166,7 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 						  status, "tracking_code",
 						  (const char *)sqlite3_column_text(st, 3), "agency_id",
 						  (const char *)sqlite3_column_text(st, 4), "score",
-						  (same_respondent ? 1.0 : 0.0) + rank));
+						  (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0)));
 		}
 		g_ptr_array_sort(found, cmp_score);
 		for (guint k = 0; k < found->len && k < 20; k++) {
@@ -965,12 +1174,8 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 		}
 		g_ptr_array_free(found, TRUE);
 	}
-	sqlite3_finalize(st);
-	sqlite3_finalize(fts);
+	g_hash_table_destroy(words);
 	g_free(macs_text);
-	g_free(match);
-	g_free(q);
-	g_free(qc);
 }
 
 static int
@@ -1010,15 +1215,12 @@ intake_txn(sqlite3 *db, void *data)
 		     json_string_value(json_object_get(p, "content")));
 	json_t *resp = json_object_get(p, "respondent");
 	char *resp_text = resp ? json_dumps(resp, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	rc = sqlite3_prepare_v2(
-		db,
-		"INSERT INTO cases (id, tracking_code, kind, field, title, content, status, instance, "
+	rc = store_stmt_get(db, "INSERT INTO cases (id, tracking_code, kind, field, title, content, status, instance, "
 		"agency_id, petitioner_user_id, petitioner_mac, petitioner, petitioner_sealed, mass, "
 		"locality_code, respondent, incident_date, via, received_on, received_at, "
 		"stage_started_on, repeat_after_termination, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
 		"?6, 'received', 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?17, "
-		"?19, ?18)",
-		-1, &st, NULL);
+		"?19, ?18)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->code, -1, SQLITE_STATIC);
@@ -1045,13 +1247,11 @@ intake_txn(sqlite3 *db, void *data)
 		sqlite3_bind_int(st, 19, in->repeat);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	free(resp_text);
 	if (rc == SQLITE_DONE) {
-		rc = sqlite3_prepare_v2(db,
-					"INSERT INTO cases_fts (rowid, title, content) SELECT rowid, "
-					"?2, ?3 FROM cases WHERE id = ?1",
-					-1, &st, NULL);
+		rc = store_stmt_get(db, "INSERT INTO cases_fts (rowid, title, content) SELECT rowid, "
+					"?2, ?3 FROM cases WHERE id = ?1", &st);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2,
@@ -1062,7 +1262,7 @@ intake_txn(sqlite3 *db, void *data)
 					  -1, g_free);
 			rc = sqlite3_step(st);
 		}
-		sqlite3_finalize(st);
+		store_stmt_release(st);
 	}
 	if (rc != SQLITE_DONE) {
 		td_error(MOD, "case not inserted", "err=\"%s\"", sqlite3_errmsg(db));
@@ -1078,11 +1278,9 @@ intake_txn(sqlite3 *db, void *data)
 		json_t *shown = json_pack("{s:O, s:O}", "full_name",
 					  json_object_get(person, "full_name"), "national_id",
 					  json_object_get(person, "national_id"));
-		rc = sqlite3_prepare_v2(db,
-					"INSERT INTO case_persons (case_id, seq, mac, person, "
+		rc = store_stmt_get(db, "INSERT INTO case_persons (case_id, seq, mac, person, "
 					"person_sealed, representative) VALUES (?1, ?2, ?3, ?4, ?5, "
-					"?6)",
-					-1, &st, NULL);
+					"?6)", &st);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 			sqlite3_bind_int64(st, 2, (sqlite3_int64)i + 1);
@@ -1092,24 +1290,22 @@ intake_txn(sqlite3 *db, void *data)
 					 json_is_true(json_object_get(person, "representative")));
 			rc = sqlite3_step(st);
 		}
-		sqlite3_finalize(st);
+		store_stmt_release(st);
 		json_decref(shown);
 		if (rc != SQLITE_DONE) {
 			g_free(today);
 			return store_errno(rc);
 		}
 	}
-	rc = sqlite3_prepare_v2(db,
-				"INSERT INTO case_holders (case_id, agency_id, since) VALUES (?1, ?2, "
-				"?3)",
-				-1, &st, NULL);
+	rc = store_stmt_get(db, "INSERT INTO case_holders (case_id, agency_id, since) VALUES (?1, ?2, "
+				"?3)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->agency_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	g_free(today);
 	if (rc != SQLITE_DONE) {
 		return store_errno(rc);
@@ -1297,10 +1493,8 @@ account_person(sqlite3 *db, const char *user_id)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *p = NULL;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT full_name, national_id, phone, email, address FROM users "
-			       "WHERE id = ?1",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT full_name, national_id, phone, email, address FROM users "
+			       "WHERE id = ?1", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			p = json_object();
@@ -1313,7 +1507,7 @@ account_person(sqlite3 *db, const char *user_id)
 			}
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return p;
 }
 
@@ -1610,16 +1804,14 @@ holds_role_in(sqlite3 *db, const char *user_id, const char *agency_id)
 {
 	sqlite3_stmt *st = NULL;
 	bool ok = false;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT 1 FROM user_roles r JOIN users u ON u.id = r.user_id WHERE "
+	if (store_stmt_get(db, "SELECT 1 FROM user_roles r JOIN users u ON u.id = r.user_id WHERE "
 			       "r.user_id = ?1 AND r.agency_id = ?2 AND r.role IN ('official', "
-			       "'leader') AND u.disabled = 0",
-			       -1, &st, NULL) == SQLITE_OK) {
+			       "'leader') AND u.disabled = 0", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, agency_id, -1, SQLITE_STATIC);
 		ok = sqlite3_step(st) == SQLITE_ROW;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return ok;
 }
 
@@ -2059,10 +2251,8 @@ case_timeline(struct rpc_call *call, json_t *params, void *data)
 	bool identity = sees_identity(id, &r);
 	sqlite3_stmt *st = NULL;
 	json_t *items = json_array();
-	if (sqlite3_prepare_v2(db,
-			       "SELECT seq, at, actor_id, action, data, prev_hash, hash FROM timeline "
-			       "WHERE case_id = ?1 ORDER BY seq",
-			       -1, &st, NULL) == SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT seq, at, actor_id, action, data, prev_hash, hash FROM timeline "
+			       "WHERE case_id = ?1 ORDER BY seq", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, r.id, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *d = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
@@ -2085,7 +2275,7 @@ case_timeline(struct rpc_call *call, json_t *params, void *data)
 					  (const char *)sqlite3_column_text(st, 6)));
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	row_clear(&r);
 	rpc_call_reply(call, json_pack("{s:o}", "items", items));
 }
@@ -2127,6 +2317,52 @@ case_verify_chain(struct rpc_call *call, json_t *params, void *data)
  * tree). Overdue is computed per row, so that filter is applied while
  * scanning.
  */
+/*
+ * case.list: the statements, one per kind of caller, each shaped so that SQLite
+ * walks the cases newest first (rowid order: received_at is the time of the
+ * insert) and stops at the page, whatever the size of the table:
+ * - a citizen: their own cases through the indexes (a handful), each checked
+ *   against q by one FTS lookup by rowid;
+ * - the agency side with q: FTS5 drives (its doclists are in rowid order), each
+ *   match checked for visibility through the primary keys;
+ * - the agency side without q: the table newest first, visibility likewise.
+ * Filters: ?4 status, ?5 kind, ?6 field, ?7 agency_id, ?8 mass; ?9 the FTS
+ * query; ?10 the cursor (the last rowid shown; the largest rowid when none).
+ */
+#define LIST_FILTERS                                                                              \
+	" AND (?4 IS NULL OR c.status = ?4) AND (?5 IS NULL OR c.kind = ?5)"                      \
+	" AND (?6 IS NULL OR c.field = ?6) AND (?7 IS NULL OR c.agency_id = ?7)"                  \
+	" AND (?8 IS NULL OR c.mass = ?8)"
+#define SEES_AS_CITIZEN                                                                           \
+	"(c.petitioner_user_id = ?1 OR c.petitioner_mac = ?2 OR EXISTS (SELECT 1 FROM "           \
+	"case_persons p WHERE p.case_id = c.id AND p.mac = ?2))"
+#define SEES_AS_AGENCY                                                                            \
+	"(c.agency_id IN (SELECT value FROM json_each(?3)) OR EXISTS (SELECT 1 FROM "             \
+	"case_holders h WHERE h.case_id = c.id AND h.agency_id IN (SELECT value FROM "            \
+	"json_each(?3))))"
+#define MATCHES_Q                                                                                 \
+	"(?9 IS NULL OR EXISTS (SELECT 1 FROM cases_fts WHERE cases_fts MATCH ?9 AND rowid = "    \
+	"c.rowid))"
+
+static const char list_citizen_sql[] =
+	"SELECT " CASE_COLUMNS_C " FROM cases c WHERE c.rowid IN ("
+	" SELECT rowid FROM cases WHERE petitioner_user_id = ?1"
+	" UNION SELECT rowid FROM cases WHERE petitioner_mac = ?2"
+	" UNION SELECT c2.rowid FROM case_persons p JOIN cases c2 ON c2.id = p.case_id"
+	"  WHERE p.mac = ?2)" LIST_FILTERS " AND c.rowid < ?10 AND " MATCHES_Q
+	" ORDER BY c.rowid DESC";
+static const char list_agency_q_sql[] =
+	"SELECT " CASE_COLUMNS_C " FROM cases_fts f JOIN cases c ON c.rowid = f.rowid"
+	" WHERE f.cases_fts MATCH ?9 AND f.rowid < ?10 AND " SEES_AS_AGENCY LIST_FILTERS
+	" ORDER BY f.rowid DESC";
+static const char list_agency_sql[] =
+	"SELECT " CASE_COLUMNS_C " FROM cases c WHERE c.rowid < ?10 AND " SEES_AS_AGENCY
+	LIST_FILTERS " ORDER BY c.rowid DESC";
+/* Someone who is both a citizen and holds a role in an agency. */
+static const char list_both_sql[] =
+	"SELECT " CASE_COLUMNS_C " FROM cases c WHERE c.rowid < ?10 AND (" SEES_AS_CITIZEN
+	" OR " SEES_AS_AGENCY ")" LIST_FILTERS " AND " MATCHES_Q " ORDER BY c.rowid DESC";
+
 static void
 case_list(struct rpc_call *call, json_t *params, void *data)
 {
@@ -2136,24 +2372,23 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 	json_int_t limit = json_object_get(params, "limit")
 				   ? json_integer_value(json_object_get(params, "limit"))
 				   : 20;
+	/* The cursor is the rowid of the last case shown, in base64 ("r<rowid>"). */
+	sqlite3_int64 before = INT64_MAX;
 	const char *cursor = json_string_value(json_object_get(params, "cursor"));
-	char *cur_at = NULL, *cur_id = NULL;
 	if (cursor) {
 		gsize n = 0;
 		guchar *raw = g_base64_decode(cursor, &n);
 		char *text = raw ? g_strndup((const char *)raw, n) : NULL;
-		char *bar = text ? strchr(text, '|') : NULL;
-		if (!bar) {
-			g_free(raw);
-			g_free(text);
+		char *end = NULL;
+		gint64 v = text && text[0] == 'r' ? g_ascii_strtoll(text + 1, &end, 10) : 0;
+		bool valid = end && end != text + 1 && *end == '\0' && v > 0;
+		g_free(raw);
+		g_free(text);
+		if (!valid) {
 			rpc_call_invalid(call, "/cursor", "format");
 			return;
 		}
-		*bar = '\0';
-		cur_at = g_strdup(text);
-		cur_id = g_strdup(bar + 1);
-		g_free(raw);
-		g_free(text);
+		before = v;
 	}
 	/* The agencies the caller sees on the agency side. */
 	json_t *agencies = json_array();
@@ -2169,16 +2404,14 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 			subtree = true;
 		} else if (g->role == RPC_INSPECTOR) {
 			sqlite3_stmt *st = NULL;
-			if (sqlite3_prepare_v2(db,
-					       "SELECT parent_id FROM agencies WHERE id = ?1 AND "
-					       "level = 'inspectorate'",
-					       -1, &st, NULL) == SQLITE_OK) {
+			if (store_stmt_get(db, "SELECT parent_id FROM agencies WHERE id = ?1 AND "
+					       "level = 'inspectorate'", &st) == SQLITE_OK) {
 				sqlite3_bind_text(st, 1, g->agency_id, -1, SQLITE_STATIC);
 				if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
 					parent = col(st, 0);
 				}
 			}
-			sqlite3_finalize(st);
+			store_stmt_release(st);
 			if (!parent) {
 				continue;
 			}
@@ -2189,11 +2422,9 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 			json_array_append_new(agencies, json_string(root));
 		} else {
 			sqlite3_stmt *st = NULL;
-			if (sqlite3_prepare_v2(db,
-					       "WITH RECURSIVE t(id) AS (SELECT ?1 UNION SELECT "
+			if (store_stmt_get(db, "WITH RECURSIVE t(id) AS (SELECT ?1 UNION SELECT "
 					       "a.id FROM agencies a JOIN t ON a.parent_id = t.id) "
-					       "SELECT id FROM t",
-					       -1, &st, NULL) == SQLITE_OK) {
+					       "SELECT id FROM t", &st) == SQLITE_OK) {
 				sqlite3_bind_text(st, 1, root, -1, SQLITE_STATIC);
 				while (sqlite3_step(st) == SQLITE_ROW) {
 					json_array_append_new(
@@ -2201,25 +2432,20 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 						json_string((const char *)sqlite3_column_text(st, 0)));
 				}
 			}
-			sqlite3_finalize(st);
+			store_stmt_release(st);
 		}
 		g_free(parent);
 	}
+	bool agency_side = json_array_size(agencies) > 0;
 	char *agencies_text = json_dumps(agencies, JSON_COMPACT);
 	json_decref(agencies);
-	char mac[SEAL_MAC_HEX] = "";
-	if (id->roles & RPC_CITIZEN) {
-		char *nid = user_national_id(db, id->user_id);
-		if (nid) {
-			seal_mac(c->seal, nid, mac);
-			g_free(nid);
-		}
-	}
+	bool citizen = (id->roles & RPC_CITIZEN) != 0;
+	const char *mac = citizen ? citizen_mac(c, db, id->user_id) : "";
 	char *q = NULL;
 	const char *qtext = json_string_value(json_object_get(params, "q"));
 	if (qtext) {
 		/* Every word must appear (diacritics folded by the tokenizer). */
-		char *any = fts_query(qtext, 12, false);
+		char *any = fts_query(qtext, 12);
 		if (any) {
 			char **words = g_strsplit(any, " OR ", -1);
 			q = g_strjoinv(" AND ", words);
@@ -2229,33 +2455,26 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 		if (!q) {
 			rpc_call_invalid(call, "/q", "empty");
 			g_free(agencies_text);
-			g_free(cur_at);
-			g_free(cur_id);
 			return;
 		}
 	}
-	sqlite3_stmt *st = NULL;
-	static const char sql[] =
-		"SELECT " CASE_COLUMNS " FROM cases WHERE ("
-		" (?1 IS NOT NULL AND (petitioner_user_id = ?1 OR petitioner_mac = ?2 OR id IN "
-		"  (SELECT case_id FROM case_persons WHERE mac = ?2)))"
-		" OR agency_id IN (SELECT value FROM json_each(?3))"
-		" OR id IN (SELECT case_id FROM case_holders WHERE agency_id IN "
-		"  (SELECT value FROM json_each(?3))))"
-		" AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR kind = ?5)"
-		" AND (?6 IS NULL OR field = ?6) AND (?7 IS NULL OR agency_id = ?7)"
-		" AND (?8 IS NULL OR mass = ?8)"
-		" AND (?9 IS NULL OR rowid IN (SELECT rowid FROM cases_fts WHERE cases_fts MATCH ?9))"
-		" AND (?10 IS NULL OR received_at < ?10 OR (received_at = ?10 AND id < ?11))"
-		" ORDER BY received_at DESC, id DESC";
 	json_t *items = json_array();
 	char *next = NULL;
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		td_error(MOD, "case.list query", "err=\"%s\"", sqlite3_errmsg(db));
+	bool more = false;
+	sqlite3_stmt *st = NULL;
+	if (!citizen && !agency_side) {
+		goto reply; /* sees no case */
+	}
+	const char *sql = citizen && agency_side ? list_both_sql
+			  : citizen		 ? list_citizen_sql
+			  : q			 ? list_agency_q_sql
+						 : list_agency_sql;
+	st = store_stmt(db, sql);
+	if (!st) {
 		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
 		goto out;
 	}
-	sqlite3_bind_text(st, 1, (id->roles & RPC_CITIZEN) ? id->user_id : NULL, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, citizen ? id->user_id : NULL, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, agencies_text, -1, SQLITE_STATIC);
 	const char *filters[] = {"status", "kind", "field", "agency_id"};
@@ -2267,8 +2486,7 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 		sqlite3_bind_int(st, 8, json_is_true(json_object_get(params, "mass")));
 	}
 	sqlite3_bind_text(st, 9, q, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, cur_at, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, cur_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, before);
 	json_t *want_overdue = json_object_get(params, "overdue");
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -2284,6 +2502,7 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 		if ((json_int_t)json_array_size(items) == limit) {
 			json_decref(deadlines);
 			row_clear(&r);
+			more = true;
 			break;
 		}
 		json_array_append_new(
@@ -2297,23 +2516,26 @@ case_list(struct rpc_call *call, json_t *params, void *data)
 					 "repeat_after_termination", r.repeat, "locality_code",
 					 r.locality_code, "updated_at", r.updated_at));
 		g_free(next);
-		char *key = g_strdup_printf("%s|%s", r.received_at, r.id);
+		char *key = g_strdup_printf("r%" G_GINT64_FORMAT, (gint64)r.rowid);
 		next = g_base64_encode((const guchar *)key, strlen(key));
 		g_free(key);
 		row_clear(&r);
 	}
-	bool more = rc == SQLITE_ROW;
-	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		td_error(MOD, "case.list query", "err=\"%s\"", sqlite3_errmsg(db));
+		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
+		goto out;
+	}
+reply:
 	rpc_call_reply(call, json_pack("{s:o, s:o}", "items", items, "next_cursor",
 				       more && next ? json_string(next) : json_null()));
 	items = NULL;
 out:
+	store_stmt_release(st);
 	json_decref(items);
 	g_free(next);
 	g_free(q);
 	g_free(agencies_text);
-	g_free(cur_at);
-	g_free(cur_id);
 }
 
 /* ---- attachments ---- */
@@ -2329,8 +2551,7 @@ file_ticket(struct rpc_call *call, json_t *params, void *data)
 	sqlite3_stmt *st = NULL;
 	bool allowed = false;
 	if (c->opts.files &&
-	    sqlite3_prepare_v2(db, "SELECT case_id FROM case_files WHERE file_id = ?1", -1, &st,
-			       NULL) == SQLITE_OK) {
+	    store_stmt_get(db, "SELECT case_id FROM case_files WHERE file_id = ?1", &st) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, file_id, -1, SQLITE_STATIC);
 		while (!allowed && sqlite3_step(st) == SQLITE_ROW) {
 			struct case_row r;
@@ -2340,7 +2561,7 @@ file_ticket(struct rpc_call *call, json_t *params, void *data)
 			row_clear(&r);
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (!allowed) {
 		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
 		return;
@@ -2389,13 +2610,10 @@ reception_txn(sqlite3 *db, void *data)
 		}
 	}
 	sqlite3_stmt *st = NULL;
-	int r = sqlite3_prepare_v2(
-		db,
-		"INSERT INTO receptions (id, agency_id, official_id, received_at, mode, leader_day, "
+	int r = store_stmt_get(db, "INSERT INTO receptions (id, agency_id, official_id, received_at, mode, leader_day, "
 		"kind, people_count, citizens, citizens_sealed, summary, guidance, case_id, "
 		"refused_reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-		"?12, ?13, ?14, ?15)",
-		-1, &st, NULL);
+		"?12, ?13, ?14, ?15)", &st);
 	if (r == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, rc->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, rc->agency_id, -1, SQLITE_STATIC);
@@ -2419,7 +2637,7 @@ reception_txn(sqlite3 *db, void *data)
 		sqlite3_bind_text(st, 15, now, -1, SQLITE_STATIC);
 		r = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (r != SQLITE_DONE) {
 		return store_errno(r);
 	}
@@ -2541,10 +2759,8 @@ cases_sweep(struct cases *c)
 	GDate today;
 	bool have_today = date_of(t, &today);
 	g_free(t);
-	if (!have_today || sqlite3_prepare_v2(db,
-					      "SELECT " CASE_COLUMNS " FROM cases WHERE status IN "
-					      "('received', 'accepted')",
-					      -1, &st, NULL) != SQLITE_OK) {
+	if (!have_today || store_stmt_get(db, "SELECT " CASE_COLUMNS " FROM cases WHERE status IN "
+					      "('received', 'accepted')", &st) != SQLITE_OK) {
 		return;
 	}
 	unsigned announced = 0;
@@ -2579,7 +2795,7 @@ cases_sweep(struct cases *c)
 		}
 		row_clear(&r);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (announced) {
 		td_info(MOD, "deadline sweep", "announced=%u", announced);
 	}
@@ -2807,6 +3023,7 @@ cases_create(struct rpc *rpc, struct store *store, struct seal *seal, struct td_
 		c->opts.sweep_interval_s = 3600;
 	}
 	c->warned = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	c->citizen_macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	if (rpc_register(rpc, case_methods, G_N_ELEMENTS(case_methods), c) < 0) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_EXIST, "case methods registered twice");
 		cases_destroy(c);
@@ -2826,5 +3043,6 @@ cases_destroy(struct cases *c)
 		g_source_remove(c->sweep);
 	}
 	g_hash_table_destroy(c->warned);
+	g_hash_table_destroy(c->citizen_macs);
 	g_free(c);
 }

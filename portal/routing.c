@@ -53,7 +53,7 @@ lookup(sqlite3 *db, const char *sql, const char *arg, char **out)
 {
 	sqlite3_stmt *st = NULL;
 	*out = NULL;
-	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	int rc = store_stmt_get(db, sql, &st);
 	if (rc == SQLITE_OK) {
 		if (arg) {
 			sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
@@ -68,7 +68,7 @@ lookup(sqlite3 *db, const char *sql, const char *arg, char **out)
 	if (rc != SQLITE_DONE) {
 		td_error(MOD, "query failed", "err=\"%s\"", sqlite3_errmsg(db));
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -95,10 +95,8 @@ routing_agency_json(sqlite3 *db, const char *agency_id)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *a = NULL;
-	if (!agency_id || sqlite3_prepare_v2(db,
-	                                     "SELECT id, code, name, name_en, level, parent_id "
-	                                     "FROM agencies WHERE id = ?1",
-	                                     -1, &st, NULL) != SQLITE_OK) {
+	if (!agency_id || store_stmt_get(db, "SELECT id, code, name, name_en, level, parent_id "
+	                                     "FROM agencies WHERE id = ?1", &st) != SQLITE_OK) {
 		return NULL;
 	}
 	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
@@ -108,7 +106,7 @@ routing_agency_json(sqlite3 *db, const char *agency_id)
 		              text_or_null(st, 3), "level", text_or_null(st, 4), "parent_id",
 		              text_or_null(st, 5));
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return a;
 }
 
@@ -554,7 +552,7 @@ route_with_facts(sqlite3 *db, const struct routing_request *req, const struct fa
                  struct routing_route *out)
 {
 	sqlite3_stmt *st = NULL;
-	int rc = sqlite3_prepare_v2(db, RULES_SQL, -1, &st, NULL);
+	int rc = store_stmt_get(db, RULES_SQL, &st);
 	int err = -ENOENT;
 	if (rc != SQLITE_OK) {
 		td_error(MOD, "prepare failed", "err=\"%s\"", sqlite3_errmsg(db));
@@ -587,7 +585,7 @@ route_with_facts(sqlite3 *db, const struct routing_request *req, const struct fa
 		td_error(MOD, "rules query failed", "err=\"%s\"", sqlite3_errmsg(db));
 		err = -EIO;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return err;
 }
 

@@ -214,6 +214,116 @@ store_query_text(sqlite3 *db, const char *sql, const char *const *params, int n)
 	return out;
 }
 
+/* ---- statements prepared once per connection ---- */
+
+/*
+ * db → (SQL text → struct kept). Connections are used by one thread at a
+ * time, but the writer and the reader of a store, and the stores of a test,
+ * may live on different threads: the map itself is locked. A kept statement
+ * is lent to one user at a time; a nested use of the same SQL gets a fresh
+ * statement, finalized when it is released.
+ */
+struct kept {
+	sqlite3_stmt *st;
+	bool in_use;
+};
+
+static GMutex stmt_lock;
+static GHashTable *stmt_caches;
+
+static void
+kept_free(gpointer p)
+{
+	struct kept *k = p;
+	sqlite3_finalize(k->st);
+	g_free(k);
+}
+
+/* Under stmt_lock: the map of db, created when create. */
+static GHashTable *
+kept_of(sqlite3 *db, bool create)
+{
+	if (!stmt_caches && create) {
+		stmt_caches = g_hash_table_new_full(NULL, NULL, NULL,
+		                                    (GDestroyNotify)g_hash_table_unref);
+	}
+	GHashTable *t = stmt_caches ? g_hash_table_lookup(stmt_caches, db) : NULL;
+	if (!t && create) {
+		/* keyed by the statement's own copy of its SQL text */
+		t = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, kept_free);
+		g_hash_table_insert(stmt_caches, db, t);
+	}
+	return t;
+}
+
+sqlite3_stmt *
+store_stmt(sqlite3 *db, const char *sql)
+{
+	g_mutex_lock(&stmt_lock);
+	GHashTable *t = kept_of(db, true);
+	struct kept *k = g_hash_table_lookup(t, sql);
+	if (k && !k->in_use) {
+		k->in_use = true;
+		g_mutex_unlock(&stmt_lock);
+		return k->st;
+	}
+	g_mutex_unlock(&stmt_lock);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+		td_error("store", "statement does not prepare", "err=\"%s\" sql=\"%.60s\"",
+		         sqlite3_errmsg(db), sql);
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	if (!k) {
+		k = g_new0(struct kept, 1);
+		k->st = st;
+		k->in_use = true;
+		g_mutex_lock(&stmt_lock);
+		g_hash_table_insert(t, (gpointer)sqlite3_sql(st), k);
+		g_mutex_unlock(&stmt_lock);
+	}
+	return st;
+}
+
+int
+store_stmt_get(sqlite3 *db, const char *sql, sqlite3_stmt **out)
+{
+	*out = store_stmt(db, sql);
+	return *out ? SQLITE_OK : SQLITE_ERROR;
+}
+
+void
+store_stmt_release(sqlite3_stmt *st)
+{
+	if (!st) {
+		return;
+	}
+	g_mutex_lock(&stmt_lock);
+	GHashTable *t = kept_of(sqlite3_db_handle(st), false);
+	struct kept *k = t ? g_hash_table_lookup(t, sqlite3_sql(st)) : NULL;
+	bool kept = k && k->st == st;
+	if (kept) {
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		k->in_use = false;
+	}
+	g_mutex_unlock(&stmt_lock);
+	if (!kept) {
+		sqlite3_finalize(st);
+	}
+}
+
+void
+store_stmt_forget(sqlite3 *db)
+{
+	g_mutex_lock(&stmt_lock);
+	if (kept_of(db, false)) {
+		g_hash_table_remove(stmt_caches, db);
+	}
+	g_mutex_unlock(&stmt_lock);
+}
+
 void
 store_options_init(struct store_options *opts)
 {
@@ -944,6 +1054,7 @@ fail:
 static void
 close_conn(sqlite3 *db, const char *name)
 {
+	store_stmt_forget(db);
 	if (sqlite3_close(db) == SQLITE_BUSY) {
 		int n = 0;
 		for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st;

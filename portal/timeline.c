@@ -251,10 +251,8 @@ timeline_append(sqlite3 *db, const char *case_id, const char *actor, const char 
 	int rc;
 
 	memcpy(prev, genesis, sizeof(genesis));
-	rc = sqlite3_prepare_v3(db,
-				"SELECT seq, hash FROM timeline WHERE case_id = ?1 "
-				"ORDER BY seq DESC LIMIT 1",
-				-1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	rc = store_stmt_get(db, "SELECT seq, hash FROM timeline WHERE case_id = ?1 "
+				"ORDER BY seq DESC LIMIT 1", &st);
 	if (rc != SQLITE_OK) {
 		return -EIO;
 	}
@@ -263,7 +261,7 @@ timeline_append(sqlite3 *db, const char *case_id, const char *actor, const char 
 		seq = sqlite3_column_int64(st, 0) + 1;
 		g_strlcpy(prev, (const char *)sqlite3_column_text(st, 1), sizeof(prev));
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		return -EIO;
 	}
@@ -275,10 +273,8 @@ timeline_append(sqlite3 *db, const char *case_id, const char *actor, const char 
 	if (!text) {
 		return -EINVAL;
 	}
-	rc = sqlite3_prepare_v3(db,
-				"INSERT INTO timeline (case_id, seq, at, actor_id, action, data, "
-				"prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-				-1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	rc = store_stmt_get(db, "INSERT INTO timeline (case_id, seq, at, actor_id, action, data, "
+				"prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, seq);
@@ -290,21 +286,19 @@ timeline_append(sqlite3 *db, const char *case_id, const char *actor, const char 
 		sqlite3_bind_text(st, 8, hash, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	g_free(text);
 	if (rc != SQLITE_DONE) {
 		return store_errno(rc);
 	}
-	rc = sqlite3_prepare_v3(db,
-				"UPDATE cases SET timeline_length = ?2, timeline_head = ?3 WHERE id = ?1",
-				-1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+	rc = store_stmt_get(db, "UPDATE cases SET timeline_length = ?2, timeline_head = ?3 WHERE id = ?1", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, seq);
 		sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (rc != SQLITE_DONE) {
 		return store_errno(rc);
 	}
@@ -324,10 +318,8 @@ timeline_verify(sqlite3 *db, const char *case_id, struct timeline_check *out)
 	memset(out, 0, sizeof(*out));
 	out->ok = true;
 	memcpy(prev, genesis, sizeof(genesis));
-	rc = sqlite3_prepare_v2(db,
-				"SELECT seq, at, actor_id, action, data, prev_hash, hash FROM timeline "
-				"WHERE case_id = ?1 ORDER BY seq",
-				-1, &st, NULL);
+	rc = store_stmt_get(db, "SELECT seq, at, actor_id, action, data, prev_hash, hash FROM timeline "
+				"WHERE case_id = ?1 ORDER BY seq", &st);
 	if (rc != SQLITE_OK) {
 		return -EIO;
 	}
@@ -355,14 +347,13 @@ timeline_verify(sqlite3 *db, const char *case_id, struct timeline_check *out)
 		g_strlcpy(prev, stored ? stored : "", sizeof(prev));
 		expect++;
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	if (rc != SQLITE_DONE) {
 		return -EIO;
 	}
 	g_strlcpy(out->head_hash, out->length ? prev : genesis, sizeof(out->head_hash));
 	/* The case row remembers the length and head: events cut off the end show here. */
-	if (sqlite3_prepare_v2(db, "SELECT timeline_length, timeline_head FROM cases WHERE id = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (store_stmt_get(db, "SELECT timeline_length, timeline_head FROM cases WHERE id = ?1", &st) != SQLITE_OK) {
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
@@ -376,6 +367,6 @@ timeline_verify(sqlite3 *db, const char *case_id, struct timeline_check *out)
 			out->ok = false;
 		}
 	}
-	sqlite3_finalize(st);
+	store_stmt_release(st);
 	return 0;
 }

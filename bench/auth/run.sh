@@ -51,7 +51,7 @@ IDLE_WAIT=${IDLE_WAIT:-300}
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
-if ! out=$(ninja -C "$BUILD" bench/auth-bench portal/tiepdan 2>&1); then
+if ! out=$(ninja -C "$BUILD" bench/auth-bench portal/tiepdan portal/tiepdan-pwhash 2>&1); then
 	echo "$out" >&2
 	echo "run.sh: the build failed" >&2
 	exit 1

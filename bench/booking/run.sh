@@ -47,7 +47,7 @@ PHONE_BASE=960000000
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$BUILD" portal/tiepdan portal/tiepdan-admin bench/commit-bench \
+ninja -C "$BUILD" portal/tiepdan portal/tiepdan-pwhash portal/tiepdan-admin bench/commit-bench \
 	bench/booking-bench >/dev/null
 TIEPDAN=$BUILD/portal/tiepdan
 if ! command -v sqlite3 >/dev/null; then

@@ -63,7 +63,7 @@ QUERIES=(
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$BUILD" portal/tiepdan bench/commit-bench bench/cases-submit-bench \
+ninja -C "$BUILD" portal/tiepdan portal/tiepdan-pwhash bench/commit-bench bench/cases-submit-bench \
 	bench/cases-q-bench bench/cases-gen >/dev/null
 TIEPDAN=$BUILD/portal/tiepdan
 if ! command -v sqlite3 >/dev/null; then

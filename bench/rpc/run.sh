@@ -34,7 +34,7 @@ FLOOR=${FLOOR:-1}
 if [[ ! -f $BUILD/build.ninja ]]; then
 	meson setup "$BUILD" "$ROOT" --buildtype=release -Dtests=false >/dev/null
 fi
-ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server portal/tiepdan >/dev/null
+ninja -C "$BUILD" bench/rpc-loadgen bench/rpc-floor-server portal/tiepdan portal/tiepdan-pwhash >/dev/null
 LOADGEN=$BUILD/bench/rpc-loadgen
 TIEPDAN=$BUILD/portal/tiepdan
 FLOOR_SERVER=$BUILD/bench/rpc-floor-server

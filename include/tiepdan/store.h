@@ -19,6 +19,7 @@
  * last committed state.
  */
 
+#include <glib.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -136,6 +137,30 @@ int store_errno(int sqlite_rc);
  * expected answer.
  */
 int store_exec_text(sqlite3 *db, const char *sql, const char *const *params, int n) TD_WUR;
+
+/**
+ * (transfer none, nullable) The statement for sql on db, prepared once per connection and
+ * kept until the store closes it (SQLite's prepare costs microseconds; a request runs
+ * dozens). It comes unbound and is the caller's until store_stmt_release(), which must come
+ * as soon as its rows are read — a statement left stepping on the reader keeps that
+ * connection's snapshot (and the WAL) from moving on; most simply declare it
+ * `g_autoptr(StoreStmt) st = store_stmt(db, SQL);`. A nested use of the same SQL while the
+ * kept one is lent out gets a fresh statement, finalized by its release. NULL when it does
+ * not prepare (logged; the error is db's).
+ */
+sqlite3_stmt *store_stmt(sqlite3 *db, const char *sql);
+
+/** The same as an SQLite return code, for code shaped like sqlite3_prepare_v2(). */
+int store_stmt_get(sqlite3 *db, const char *sql, sqlite3_stmt **out);
+
+/** Hands back a statement of store_stmt(): reset and unbound, or finalized. NULL is fine. */
+void store_stmt_release(sqlite3_stmt *st);
+
+/** Finalizes every cached statement of db (before it is closed). */
+void store_stmt_forget(sqlite3 *db);
+
+typedef sqlite3_stmt StoreStmt;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreStmt, store_stmt_release)
 
 /**
  * (transfer full, nullable) The first column of the first row of a query with text

@@ -284,6 +284,10 @@ describe('forwarding', () => {
 			'second forward',
 		);
 		assert.equal((await ok(extra.officialSNNMT, 'case.accept', { case_id: r.case_id })).case.status, 'accepted');
+		/* The former agency still sees it, so it still hears of it; so do the city's leaders above. */
+		await waitCaseEvent(snv, r.case_id, 'accepted');
+		await waitCaseEvent(s.cityLeader, r.case_id, 'accepted');
+		await waitCaseEvent(s.inspector, r.case_id, 'accepted');
 	});
 
 	test('an accepted case is not forwarded (-32009 invalid_transition)', async () => {
@@ -484,5 +488,26 @@ describe('event.case.updated', () => {
 		await waitCaseEvent(a2, r.case_id, 'suspended');
 		assert.deepEqual(caseEventsSeen(a2, own.case_id), [], 'A hears nothing of B’s case');
 		await Promise.all([a.client.close(), a2.close(), b.client.close(), official.close()]);
+	});
+
+	test('it reaches everyone who may see the case: the ward\'s staff and leader, the city leader and inspectorate above, a co-petitioner with an account; no one else', async () => {
+		const owner = await newCitizen(server, { full_name: 'Đồng Văn Chủ' });
+		const co = await newCitizen(server, { full_name: 'Đồng Thị Ký' });
+		const b = await newCitizen(server, { full_name: 'Đồng Văn Ngoài' });
+		const r = await submit(
+			owner.client,
+			petition('recommendation', s.ids, { title: 'Kiến nghị chung của hai hộ', co_petitioners: [{ full_name: co.full_name, national_id: co.national_id }] }),
+		);
+		for (const [who, c] of Object.entries({ owner: owner.client, co: co.client, official: s.official, leader: s.leader, staff: s.staff, cityLeader: s.cityLeader, inspector: s.inspector })) {
+			const m = await waitCaseEvent(c, r.case_id, 'received');
+			assert.equal(m.params.case_id, r.case_id, who);
+		}
+		/* Barriers: a later event on the same connection, after which any event of r would have come. */
+		const own = await submit(b.client, petition('feedback', s.ids, { locality_code: 'DN-P-BIENHOA' }));
+		await waitCaseEvent(b.client, own.case_id, 'received');
+		await waitCaseEvent(extra.leaderB, own.case_id, 'received');
+		assert.deepEqual(caseEventsSeen(b.client, r.case_id), [], 'another citizen hears nothing');
+		assert.deepEqual(caseEventsSeen(extra.leaderB, r.case_id), [], 'another ward\'s leader hears nothing');
+		await Promise.all([owner.client.close(), co.client.close(), b.client.close()]);
 	});
 });

@@ -374,6 +374,25 @@ describe('group petitions', () => {
 
 /* ------------------------------------------------------------------ */
 
+describe('related cases', () => {
+	test('an earlier case of the same person sharing a telling word, typed with or without marks, is a candidate; common words alone are not', async () => {
+		const person = { full_name: 'Tạ Văn Liên Quan', national_id: '081299900321' };
+		const reg = async (title, content) =>
+			ok(s.official, 'petition.register', { ...petition('feedback', s.ids, { title, content }), petitioner: person, via: 'post', received_on: todayVN() });
+		const rubbish = await reg('Rác thải ùn ứ ở chợ Biên Hùng', 'Bãi rác bốc mùi hôi thối.');
+		const tree = await reg('Cây xanh đổ chắn lối đi', 'Cây đổ sau cơn mưa lớn.');
+		const again = await reg('rac thai lai un u', 'Van chua duoc thu gom.');
+		const rel = new Map(again.related_cases.map((x) => [x.case_id, x]));
+		assert.ok(rel.has(rubbish.case_id), `the rubbish case is related: ${JSON.stringify(again.related_cases)}`);
+		assert.equal(rel.get(rubbish.case_id).score, 0.5, 'shared words, no shared respondent');
+		assert.equal(rel.get(rubbish.case_id).tracking_code, rubbish.tracking_code);
+		assert.ok(!rel.has(tree.case_id), 'the fallen tree shares no telling word');
+		const common = await reg('Phản ánh của người dân', 'Kiến nghị của người dân trong phường.');
+		const rel2 = common.related_cases.map((x) => x.case_id);
+		assert.ok(!rel2.includes(rubbish.case_id) && !rel2.includes(tree.case_id), `common words alone relate nothing: ${JSON.stringify(common.related_cases)}`);
+	});
+});
+
 describe('petition.register', () => {
 	const paper = {
 		full_name: 'Hồ Thị Giấy',

@@ -998,6 +998,52 @@ test_errno(void)
  */
 const char *__lsan_default_suppressions(void);
 
+/*
+ * store_stmt(): one statement per SQL text and connection, lent with its bindings cleared;
+ * a nested use of the same SQL gets a fresh one, finalized at release; the store finalizes
+ * the kept ones when it closes (a statement left over would make close report it).
+ */
+static void
+test_statement_cache(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	sqlite3 *db = store_reader(f->s);
+	const char *sql = "SELECT key FROM meta WHERE key > ?1 ORDER BY key";
+	sqlite3_stmt *a = store_stmt(db, sql);
+	g_assert_nonnull(a);
+	sqlite3_bind_text(a, 1, "", -1, SQLITE_STATIC);
+	g_assert_cmpint(sqlite3_step(a), ==, SQLITE_ROW);
+	/* nested: the kept one is lent out */
+	sqlite3_stmt *b = store_stmt(db, sql);
+	g_assert_nonnull(b);
+	g_assert_true(a != b);
+	store_stmt_release(b);
+	store_stmt_release(a);
+	g_assert_false(sqlite3_stmt_busy(a));
+	/* the same text from another buffer finds the kept one, unbound: key > NULL holds for no row */
+	char *copy = g_strdup(sql);
+	sqlite3_stmt *c = store_stmt(db, copy);
+	g_free(copy);
+	g_assert_true(c == a);
+	g_assert_cmpint(sqlite3_step(c), ==, SQLITE_DONE);
+	store_stmt_release(c);
+	unsigned n = 0;
+	for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+		n += strcmp(sqlite3_sql(st), sql) == 0;
+	}
+	g_assert_cmpuint(n, ==, 1);
+	/* g_autoptr hands it back at the end of the scope */
+	{
+		g_autoptr(StoreStmt) d = store_stmt(db, sql);
+		g_assert_true(d == a);
+		g_assert_cmpint(sqlite3_step(d), ==, SQLITE_DONE);
+	}
+	g_assert_true(store_stmt(db, sql) == a);
+	store_stmt_release(a);
+	/* a statement that does not prepare */
+	g_assert_null(store_stmt(db, "SELECT nothing FROM nowhere"));
+}
+
 const char *
 __lsan_default_suppressions(void)
 {
@@ -1024,6 +1070,7 @@ main(int argc, char **argv)
 	FX_TEST("/store/busy", test_busy);
 	FX_TEST("/store/write-sync", test_write_sync);
 	FX_TEST("/store/backup", test_backup);
+	FX_TEST("/store/statement-cache", test_statement_cache);
 	FX_TEST("/demo/load", test_demo);
 	g_test_add_func("/auth/password", test_password);
 	g_test_add_func("/store/new-id", test_new_id);
