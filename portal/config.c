@@ -44,6 +44,7 @@ enum setting_id {
 	S_MAX_ACTIVE_BOOKINGS,
 	S_CANCEL_BEFORE_MINUTES,
 	S_REMINDER_OFFSETS,
+	S_DIALOGUE_NOTICE_DAYS,
 	S_COUNT,
 };
 
@@ -107,6 +108,9 @@ static const struct setting settings[S_COUNT] = {
 	[S_REMINDER_OFFSETS] = {"reminder_offsets", "schedule", NULL, "1440,60", "LIST",
 				"minutes before a slot at which reminders are sent, "
 				"comma-separated (empty: none)"},
+	[S_DIALOGUE_NOTICE_DAYS] = {"dialogue_notice_days", "schedule", NULL, "5", "DAYS",
+				    "a dialogue is scheduled at least this many days (of 24 hours) "
+				    "ahead: the written notice"},
 };
 
 static const char *
@@ -390,6 +394,12 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		cfg->reminder_offsets = g_strdup(value ? value : "");
 		return 0;
 	}
+	case S_DIALOGUE_NOTICE_DAYS:
+		if (parse_uint(value, 1, 365, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->dialogue_notice_days = (unsigned)v;
+		return 0;
 	case S_COUNT:
 		break;
 	}

@@ -287,6 +287,7 @@ main(int argc, char **argv)
 	struct schedule_options schopts = {
 		.max_active_bookings = app.cfg.max_active_bookings,
 		.cancel_before_minutes = app.cfg.cancel_before_minutes,
+		.dialogue_notice_days = app.cfg.dialogue_notice_days,
 		.timezone = app.cfg.timezone,
 	};
 	if (schedule_parse_offsets(app.cfg.reminder_offsets, &schopts) < 0) {

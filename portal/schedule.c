@@ -38,6 +38,10 @@ struct schedule {
 	GTimeZone *tz;
 	guint tick;
 	bool sweeping; /* a reminder write is in flight */
+	/* "agency|YYYY-MM" → the Julian day (portal zone) on which that month's leader days were
+	 * last checked: found enough, announced, or found already announced (see leader_tick) */
+	GHashTable *leader_checked;
+	guint32 leader_day; /* the day of the last tick: older entries go when it changes */
 };
 
 static int64_t
@@ -85,6 +89,30 @@ col_json(sqlite3_stmt *st, int i)
 	return t ? json_string((const char *)t) : json_null();
 }
 
+/* ---- statements ---- */
+
+/*
+ * Statements come from the store's cache (store_stmt(): prepared once per
+ * connection; compiling SQL was a third of the SQLite time of a booking).
+ * release() resets one and clears its bindings, so it holds no read snapshot
+ * and no pointer into the caller's memory between uses, and a job leaves no
+ * statement running (store_write's rule).
+ */
+static int
+prepare(struct schedule *s, sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	(void)s;
+	*st = store_stmt(db, sql);
+	return *st ? 0 : -EIO;
+}
+
+static void
+release(struct schedule *s, sqlite3_stmt *st)
+{
+	(void)s;
+	store_stmt_release(st);
+}
+
 /* ---- rendering ---- */
 
 #define APPT_SELECT                                                                               \
@@ -118,7 +146,7 @@ appt_row_json(sqlite3_stmt *st)
 /* (transfer full, nullable) One appointment as the wire shows it; *citizen_id (nullable)
  * receives its owner. */
 static json_t *
-appt_json(sqlite3 *db, const char *id, char **citizen_id)
+appt_json(struct schedule *s, sqlite3 *db, const char *id, char **citizen_id)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL;
@@ -134,7 +162,7 @@ appt_json(sqlite3 *db, const char *id, char **citizen_id)
 			*citizen_id = col(st, 16);
 		}
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return o;
 }
 
@@ -202,7 +230,7 @@ static void
 announce(struct schedule *s, const char *appt_id)
 {
 	char *citizen = NULL;
-	json_t *a = appt_json(store_reader(s->store), appt_id, &citizen);
+	json_t *a = appt_json(s, store_reader(s->store), appt_id, &citizen);
 	if (a && citizen) {
 		notify_user(s, citizen, "event.appointment.updated", a, NULL);
 	}
@@ -233,6 +261,10 @@ struct job {
 	char *promoted;     /* (nullable) an appointment given to the first in line */
 	bool tell_owner;    /* event.appointment.updated to the owner (not after a booking) */
 	int64_t position;   /* appointment.wait */
+	/* schedule.create: the short months of the slots, marked in the transaction */
+	GPtrArray *warnings; /* (nullable) struct leader_warning */
+	char today[11];
+	guint32 julian;
 };
 
 static void
@@ -245,6 +277,9 @@ job_free(struct job *j)
 		g_array_free(j->slot_starts, TRUE);
 	}
 	g_free(j->promoted);
+	if (j->warnings) {
+		g_ptr_array_free(j->warnings, TRUE);
+	}
 	g_free(j);
 }
 
@@ -308,21 +343,11 @@ answer_failure(struct job *j, int status)
 }
 
 static int
-step_done(sqlite3_stmt *st)
+step_done(struct schedule *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc == SQLITE_DONE ? 0 : store_errno(rc);
-}
-
-static int
-prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
-		td_error(MOD, "statement", "err=\"%s\"", sqlite3_errmsg(db));
-		return -EIO;
-	}
-	return 0;
 }
 
 /* ---- seats ---- */
@@ -334,11 +359,11 @@ struct slot_row {
 
 /* 0, -ENOENT, -EIO. */
 static int
-slot_load(sqlite3 *db, const char *slot_id, struct slot_row *out)
+slot_load(struct schedule *s, sqlite3 *db, const char *slot_id, struct slot_row *out)
 {
 	sqlite3_stmt *st = NULL;
 	memset(out, 0, sizeof(*out));
-	if (prepare(db, "SELECT capacity, start_s, end_s, agency_id FROM slots WHERE id = ?1",
+	if (prepare(s, db, "SELECT capacity, start_s, end_s, agency_id FROM slots WHERE id = ?1",
 		    &st) < 0) {
 		return -EIO;
 	}
@@ -350,7 +375,7 @@ slot_load(sqlite3 *db, const char *slot_id, struct slot_row *out)
 		out->end_s = sqlite3_column_int64(st, 2);
 		out->agency_id = col(st, 3);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
@@ -370,7 +395,7 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 	int rc;
 	*reason = NULL;
 	*seat = 0;
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT 1 FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
 		    "a.citizen_id = ?1 AND a.status = 'active' AND a.id IS NOT ?2 AND "
 		    "s.start_s < ?4 AND s.end_s > ?3 LIMIT 1",
@@ -382,14 +407,14 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 	sqlite3_bind_int64(st, 3, slot->start_s);
 	sqlite3_bind_int64(st, 4, slot->end_s);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	release(s, st);
 	if (rc == SQLITE_ROW) {
 		*reason = "overlap";
 		return 0;
 	} else if (rc != SQLITE_DONE) {
 		return -EIO;
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT count(*) FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
 		    "a.citizen_id = ?1 AND a.status = 'active' AND a.id IS NOT ?2 AND s.end_s > ?3",
 		    &st) < 0) {
@@ -400,7 +425,7 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 	sqlite3_bind_int64(st, 3, now_s());
 	rc = sqlite3_step(st);
 	int64_t held = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
+	release(s, st);
 	if (held < 0) {
 		return -EIO;
 	}
@@ -408,7 +433,7 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 		*reason = "limit";
 		return 0;
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT seat FROM appointments WHERE slot_id = ?1 AND status = 'active' "
 		    "ORDER BY seat",
 		    &st) < 0) {
@@ -423,7 +448,7 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 		}
 		want = taken + 1;
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		return -EIO;
 	}
@@ -442,15 +467,15 @@ reminders_plan(struct schedule *s, sqlite3 *db, const char *appt_id, const char 
 {
 	sqlite3_stmt *st = NULL;
 	int e = 0;
-	if (prepare(db, "DELETE FROM reminders WHERE appointment_id = ?1", &st) < 0) {
+	if (prepare(s, db, "DELETE FROM reminders WHERE appointment_id = ?1", &st) < 0) {
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, appt_id, -1, SQLITE_STATIC);
-	if ((e = step_done(st)) < 0) {
+	if ((e = step_done(s, st)) < 0) {
 		return e;
 	}
 	for (size_t i = 0; i < s->opts.n_offsets && e == 0; i++) {
-		if (prepare(db,
+		if (prepare(s, db,
 			    "INSERT OR IGNORE INTO reminders (appointment_id, offset_min, user_id, "
 			    "due_s) SELECT ?1, ?2, who.value, s.start_s - ?2 * 60 FROM slots s, "
 			    "json_each(json_array(?3, s.host_id)) who WHERE s.id = ?4 AND "
@@ -463,7 +488,7 @@ reminders_plan(struct schedule *s, sqlite3 *db, const char *appt_id, const char 
 		sqlite3_bind_text(st, 3, citizen_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, slot_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, now_s());
-		e = step_done(st);
+		e = step_done(s, st);
 	}
 	return e;
 }
@@ -475,7 +500,7 @@ appt_insert(struct schedule *s, sqlite3 *db, const char *id, const char *slot_id
 	sqlite3_stmt *st = NULL;
 	char now[STORE_TIME_SIZE];
 	store_time_now(now);
-	if (prepare(db,
+	if (prepare(s, db,
 		    "INSERT INTO appointments (id, slot_id, citizen_id, seat, status, topic, "
 		    "case_id, created_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7)",
 		    &st) < 0) {
@@ -488,7 +513,7 @@ appt_insert(struct schedule *s, sqlite3 *db, const char *id, const char *slot_id
 	sqlite3_bind_text(st, 5, topic ? topic : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, case_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
-	int e = step_done(st);
+	int e = step_done(s, st);
 	return e < 0 ? e : reminders_plan(s, db, id, citizen_id, slot_id);
 }
 
@@ -504,7 +529,7 @@ promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
 {
 	struct slot_row slot;
 	sqlite3_stmt *st = NULL;
-	int e = slot_load(db, slot_id, &slot);
+	int e = slot_load(s, db, slot_id, &slot);
 	if (e < 0) {
 		return e;
 	}
@@ -512,7 +537,7 @@ promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
 		g_free(slot.agency_id);
 		return 0;
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT seq, citizen_id, topic, case_id FROM waitlist WHERE slot_id = ?1 "
 		    "ORDER BY seq",
 		    &st) < 0) {
@@ -528,7 +553,7 @@ promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
 						(const char *)sqlite3_column_text(st, 2), "case_id",
 						col_json(st, 3)));
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	for (guint i = 0; i < line->len && e == 0; i++) {
 		json_t *w = line->pdata[i];
 		const char *citizen = json_string_value(json_object_get(w, "citizen"));
@@ -546,9 +571,9 @@ promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
 		e = appt_insert(s, db, id, slot_id, citizen, seat,
 				json_string_value(json_object_get(w, "topic")),
 				json_string_value(json_object_get(w, "case_id")));
-		if (e == 0 && prepare(db, "DELETE FROM waitlist WHERE seq = ?1", &st) == 0) {
+		if (e == 0 && prepare(s, db, "DELETE FROM waitlist WHERE seq = ?1", &st) == 0) {
 			sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(w, "seq")));
-			e = step_done(st);
+			e = step_done(s, st);
 		}
 		if (e == 0) {
 			*promoted = g_strdup(id);
@@ -560,7 +585,469 @@ promote(struct schedule *s, sqlite3 *db, const char *slot_id, char **promoted)
 	return e;
 }
 
+/* ---- leader days (DOMAIN.md §5) ---- */
+
+/* What one month of one agency holds against DOMAIN.md §5 (leader_days_check). */
+struct leader_days {
+	bool short_;
+	const char *rule;      /* "monthly", "weekly", or NULL: no minimum for the level */
+	char *level;           /* (nullable) the agency's level */
+	json_t *days;          /* the month's leader days, "YYYY-MM-DD" */
+	json_t *weeks_without; /* weekly: the Monday of each week of the month without one */
+};
+
+static void
+leader_days_clear(struct leader_days *ld)
+{
+	g_free(ld->level);
+	json_decref(ld->days);
+	json_decref(ld->weeks_without);
+	memset(ld, 0, sizeof(*ld));
+}
+
+/* Unix time of local midnight at the start of d. */
+static int64_t
+local_midnight(struct schedule *s, const GDate *d)
+{
+	GDateTime *t = g_date_time_new(s->tz, g_date_get_year(d), g_date_get_month(d),
+				       g_date_get_day(d), 0, 0, 0);
+	int64_t v = g_date_time_to_unix(t);
+	g_date_time_unref(t);
+	return v;
+}
+
+/*
+ * Whether a leader's reception days in the month of `month` fall short of
+ * DOMAIN.md §5. A leader day is a date (in the portal's zone) holding a slot
+ * published with leader_day whose host is a leader of the agency. City and
+ * department: at least one such day in the month. Ward and commune: one a
+ * week, counted on the weeks (Monday to Sunday) of the month that have a
+ * working day inside the month; each of them needs a leader day inside the
+ * month. Other agencies have no minimum. 0 or -EIO; out is filled on 0.
+ */
+static int
+leader_days_check(struct schedule *s, sqlite3 *db, const char *agency_id, const GDate *month,
+		  struct leader_days *out)
+{
+	sqlite3_stmt *st = NULL;
+	memset(out, 0, sizeof(*out));
+	if (prepare(s, db, "SELECT level FROM agencies WHERE id = ?1", &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		out->level = col(st, 0);
+	}
+	release(s, st);
+	const char *level = out->level ? out->level : "";
+	bool weekly = strcmp(level, "ward") == 0 || strcmp(level, "commune") == 0;
+	bool monthly = strcmp(level, "city") == 0 || strcmp(level, "department") == 0;
+	out->rule = weekly ? "weekly" : monthly ? "monthly" : NULL;
+	out->days = json_array();
+	out->weeks_without = json_array();
+	if (!out->rule) {
+		return 0;
+	}
+	GDate first, next;
+	g_date_clear(&first, 1);
+	g_date_set_dmy(&first, 1, g_date_get_month(month), g_date_get_year(month));
+	next = first;
+	g_date_add_months(&next, 1);
+	if (prepare(s, db,
+		    "SELECT DISTINCT substr(s.start_at, 1, 10) FROM slots s WHERE s.agency_id = ?1 "
+		    "AND s.start_s >= ?2 AND s.start_s < ?3 AND s.leader_day = 1 AND EXISTS "
+		    "(SELECT 1 FROM user_roles r WHERE r.user_id = s.host_id AND r.agency_id = "
+		    "s.agency_id AND r.role = 'leader') ORDER BY 1",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, local_midnight(s, &first));
+	sqlite3_bind_int64(st, 3, local_midnight(s, &next));
+	GHashTable *weeks_held = g_hash_table_new(g_direct_hash, g_direct_equal);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		GDate d;
+		if (td_calendar_date_parse((const char *)sqlite3_column_text(st, 0), &d) == 0) {
+			json_array_append_new(out->days, col_json(st, 0));
+			g_hash_table_add(weeks_held, GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d)));
+		}
+	}
+	release(s, st);
+	if (rc != SQLITE_DONE) {
+		g_hash_table_destroy(weeks_held);
+		return -EIO;
+	}
+	if (monthly) {
+		out->short_ = json_array_size(out->days) < 1;
+	} else {
+		/* A week lacking a leader day is told once, by its Monday (maybe in the month
+		 * before). */
+		GDate d = first;
+		guint8 n =
+			g_date_get_days_in_month(g_date_get_month(&first), g_date_get_year(&first));
+		for (guint8 i = 0; i < n; i++, g_date_add_days(&d, 1)) {
+			gpointer week = GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d));
+			if (!td_calendar_is_working_day(s->cal, &d) ||
+			    g_hash_table_contains(weeks_held, week)) {
+				continue;
+			}
+			g_hash_table_add(weeks_held, week);
+			GDate monday = d;
+			char text[11];
+			g_date_subtract_days(&monday, g_date_get_weekday(&d) - G_DATE_MONDAY);
+			g_snprintf(text, sizeof(text), "%04u-%02u-%02u", g_date_get_year(&monday),
+				   g_date_get_month(&monday), g_date_get_day(&monday));
+			json_array_append_new(out->weeks_without, json_string(text));
+			out->short_ = true;
+		}
+	}
+	g_hash_table_destroy(weeks_held);
+	return 0;
+}
+
+/* The flag of appointment.slots: errors count as "not short". */
+static bool
+leader_days_short(struct schedule *s, sqlite3 *db, const char *agency_id, const GDate *month)
+{
+	struct leader_days ld;
+	bool short_ = leader_days_check(s, db, agency_id, month, &ld) == 0 && ld.short_;
+	leader_days_clear(&ld);
+	return short_;
+}
+
+/*
+ * event.schedule.leader_days_short: the agency's staff are warned when a
+ * month's leader days fall short — at most once a day (portal zone) per
+ * agency and month, across restarts, and only while a staff member of the
+ * agency is connected (otherwise the warning waits for one to bind; the
+ * appointment.slots flag shows it meanwhile).
+ *
+ * Who looks: the tick (every second, as the reminders) checks the current and
+ * the next month of every agency with a bound staff connection, once a day
+ * each (leader_checked remembers the day); a schedule.create checks, in its
+ * own transaction, the months its slots fall in. No method turns a month
+ * short (schedule.create only adds leader days; there is no schedule.cancel):
+ * what changes is the calendar — a new day, a new month in view — and the
+ * roles, which the next day's check sees.
+ *
+ * Exactly once a day: a warning is marked in leader_days_warnings (agency,
+ * month → the day last announced) by a write whose UPSERT changes the row
+ * only when that day is earlier than today; only a warning that write changed
+ * is sent, after COMMIT, to the staff bound then. As with the reminders, a
+ * process dying between that COMMIT and the send loses that day's warning
+ * and never duplicates it.
+ */
+struct leader_warning {
+	char *agency_id;
+	char month[8]; /* YYYY-MM */
+	json_t *params; /* of the event */
+	bool announce;  /* set by the write: not announced yet today */
+};
+
+static void
+leader_warning_free(gpointer p)
+{
+	struct leader_warning *w = p;
+	g_free(w->agency_id);
+	json_decref(w->params);
+	g_free(w);
+}
+
+static char *
+leader_key(const char *agency_id, const char *month)
+{
+	return g_strconcat(agency_id, "|", month, NULL);
+}
+
+/* The local date of now as YYYY-MM-DD and its Julian day. */
+static guint32
+leader_today(struct schedule *s, char today[11])
+{
+	GDate d;
+	local_date(s, now_s(), &d);
+	g_snprintf(today, 11, "%04u-%02u-%02u", g_date_get_year(&d), g_date_get_month(&d),
+		   g_date_get_day(&d));
+	return g_date_get_julian(&d);
+}
+
+/* Whether month's leader days were checked today (then nothing is done again today). */
+static bool
+leader_checked_today(struct schedule *s, const char *agency_id, const char *month, guint32 julian)
+{
+	char *key = leader_key(agency_id, month);
+	guint32 day = GPOINTER_TO_UINT(g_hash_table_lookup(s->leader_checked, key));
+	g_free(key);
+	return day == julian;
+}
+
+static void
+leader_set_checked(struct schedule *s, const char *agency_id, const char *month, guint32 julian)
+{
+	g_hash_table_insert(s->leader_checked, leader_key(agency_id, month),
+			    GUINT_TO_POINTER(julian));
+}
+
+struct staff_scan {
+	const char *agency_id; /* (nullable) */
+	bool found;
+	GHashTable *agencies; /* (nullable) collects every agency with bound staff */
+};
+
+static void
+staff_scan_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
+{
+	struct staff_scan *sc = data;
+	(void)rpc;
+	(void)client_id;
+	for (size_t i = 0; id && i < id->n_grants; i++) {
+		const struct rpc_grant *g = &id->grants[i];
+		if (!(g->role & RPC_STAFF) || !g->agency_id) {
+			continue;
+		}
+		if (sc->agencies) {
+			g_hash_table_add(sc->agencies, g->agency_id);
+		}
+		if (sc->agency_id && strcmp(sc->agency_id, g->agency_id) == 0) {
+			sc->found = true;
+		}
+	}
+}
+
+static bool
+staff_bound(struct schedule *s, const char *agency_id)
+{
+	struct staff_scan sc = {.agency_id = agency_id};
+	rpc_foreach_identity(s->rpc, staff_scan_one, &sc);
+	return sc.found;
+}
+
+/*
+ * Checks one month of agency_id on db and, when it falls short, appends a
+ * warning to out (nothing when the agency's level has no minimum). 0 or -EIO.
+ */
+static int
+leader_warning_add(struct schedule *s, sqlite3 *db, const char *agency_id, const GDate *month,
+		   GPtrArray *out)
+{
+	struct leader_days ld;
+	int e = leader_days_check(s, db, agency_id, month, &ld);
+	if (e == 0 && ld.short_) {
+		struct leader_warning *w = g_new0(struct leader_warning, 1);
+		w->agency_id = g_strdup(agency_id);
+		g_snprintf(w->month, sizeof(w->month), "%04u-%02u", g_date_get_year(month),
+			   g_date_get_month(month));
+		w->params = json_pack("{s:s, s:s, s:s, s:s, s:O, s:O}", "agency_id", agency_id,
+				      "month", w->month, "level", ld.level, "rule", ld.rule,
+				      "leader_days", ld.days, "weeks_without", ld.weeks_without);
+		g_ptr_array_add(out, w);
+	}
+	leader_days_clear(&ld);
+	return e;
+}
+
+/* Marks each warning announced today, inside a write; sets announce on those not yet. */
+static int
+leader_warnings_mark(struct schedule *s, sqlite3 *db, GPtrArray *warnings, const char *today)
+{
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	for (guint i = 0; i < warnings->len; i++) {
+		struct leader_warning *w = warnings->pdata[i];
+		sqlite3_stmt *st = NULL;
+		if (prepare(s, db,
+			    "INSERT INTO leader_days_warnings (agency_id, month, day, sent_at) "
+			    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (agency_id, month) DO UPDATE SET "
+			    "day = excluded.day, sent_at = excluded.sent_at "
+			    "WHERE day < excluded.day",
+			    &st) < 0) {
+			return -EIO;
+		}
+		sqlite3_bind_text(st, 1, w->agency_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, w->month, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, today, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
+		int e = step_done(s, st);
+		if (e < 0) {
+			return e;
+		}
+		w->announce = sqlite3_changes(db) > 0;
+	}
+	return 0;
+}
+
+struct leader_send {
+	const char *agency_id;
+	json_t *params;
+	unsigned sent;
+};
+
+static void
+leader_send_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
+{
+	struct leader_send *ls = data;
+	if (id && access_holds(id, RPC_STAFF, ls->agency_id) &&
+	    rpc_notify(rpc, client_id, "event.schedule.leader_days_short",
+		       json_incref(ls->params)) == 0) {
+		ls->sent++;
+	}
+}
+
+/* After the COMMIT of the marks: sends the warnings marked now, and remembers the day. */
+static void
+leader_warnings_send(struct schedule *s, GPtrArray *warnings, guint32 julian)
+{
+	for (guint i = 0; i < warnings->len; i++) {
+		struct leader_warning *w = warnings->pdata[i];
+		struct leader_send ls = {.agency_id = w->agency_id, .params = w->params};
+		if (w->announce) {
+			rpc_foreach_identity(s->rpc, leader_send_one, &ls);
+		}
+		leader_set_checked(s, w->agency_id, w->month, julian);
+		td_info(MOD, "leader days short", "agency=%s month=%s announced=%s connections=%u",
+			w->agency_id, w->month, w->announce ? "now" : "earlier_today", ls.sent);
+	}
+}
+
+struct leader_job {
+	struct schedule *s;
+	GPtrArray *warnings; /* struct leader_warning */
+	char today[11];
+	guint32 julian;
+};
+
+static int
+leader_txn(sqlite3 *db, void *data)
+{
+	struct leader_job *lj = data;
+	return leader_warnings_mark(lj->s, db, lj->warnings, lj->today);
+}
+
+/* Releases the job; when its warnings were not marked, the next tick looks at them again. */
+static void
+leader_job_free(struct leader_job *lj, bool marked)
+{
+	for (guint i = 0; !marked && i < lj->warnings->len; i++) {
+		struct leader_warning *w = lj->warnings->pdata[i];
+		char *key = leader_key(w->agency_id, w->month);
+		g_hash_table_remove(lj->s->leader_checked, key);
+		g_free(key);
+	}
+	g_ptr_array_free(lj->warnings, TRUE);
+	g_free(lj);
+}
+
+static void
+leader_done(int status, void *data)
+{
+	struct leader_job *lj = data;
+	if (status < 0) {
+		td_error(MOD, "leader days warnings not marked; not sent", "err=%d", status);
+	} else {
+		leader_warnings_send(lj->s, lj->warnings, lj->julian);
+	}
+	leader_job_free(lj, status == 0);
+}
+
+static gboolean
+leader_entry_old(gpointer key, gpointer value, gpointer data)
+{
+	(void)key;
+	return GPOINTER_TO_UINT(value) != GPOINTER_TO_UINT(data);
+}
+
+/* The tick's part: the current and next month of every agency with bound staff. */
+static void
+leader_tick(struct schedule *s)
+{
+	char today[11];
+	guint32 julian = leader_today(s, today);
+	if (julian != s->leader_day) {
+		g_hash_table_foreach_remove(s->leader_checked, leader_entry_old,
+					    GUINT_TO_POINTER(julian));
+		s->leader_day = julian;
+	}
+	struct staff_scan sc = {.agencies = g_hash_table_new(g_str_hash, g_str_equal)};
+	rpc_foreach_identity(s->rpc, staff_scan_one, &sc);
+	if (g_hash_table_size(sc.agencies) == 0) {
+		g_hash_table_destroy(sc.agencies);
+		return;
+	}
+	struct leader_job *lj = g_new0(struct leader_job, 1);
+	lj->s = s;
+	lj->warnings = g_ptr_array_new_with_free_func(leader_warning_free);
+	lj->julian = julian;
+	g_strlcpy(lj->today, today, sizeof(lj->today));
+	GDate months[2];
+	g_date_clear(months, 2);
+	local_date(s, now_s(), &months[0]);
+	g_date_set_day(&months[0], 1);
+	months[1] = months[0];
+	g_date_add_months(&months[1], 1);
+	sqlite3 *db = store_reader(s->store);
+	GHashTableIter it;
+	gpointer agency;
+	g_hash_table_iter_init(&it, sc.agencies);
+	while (g_hash_table_iter_next(&it, &agency, NULL)) {
+		for (size_t k = 0; k < G_N_ELEMENTS(months); k++) {
+			char ym[8];
+			g_snprintf(ym, sizeof(ym), "%04u-%02u", g_date_get_year(&months[k]),
+				   g_date_get_month(&months[k]));
+			if (leader_checked_today(s, agency, ym, lj->julian)) {
+				continue;
+			}
+			if (leader_warning_add(s, db, agency, &months[k], lj->warnings) < 0) {
+				continue; /* looked at again next tick */
+			}
+			/* Short or not, not looked at again today (a short one is being marked). */
+			leader_set_checked(s, agency, ym, lj->julian);
+		}
+	}
+	g_hash_table_destroy(sc.agencies);
+	if (lj->warnings->len == 0 || store_write(s->store, leader_txn, leader_done, lj) < 0) {
+		/* nothing short, or the queue is full or closed (shutdown): looked at again */
+		leader_job_free(lj, false);
+	}
+}
+
 /* ---- schedule.create ---- */
+
+/*
+ * The months the new slots fall in, checked on this transaction's view (the
+ * slots just inserted count) while a staff member of the agency is bound;
+ * the short ones not yet announced today are marked in the same transaction
+ * and sent by create_done. Months already checked today are skipped: a
+ * schedule.create only adds leader days, it never makes a month short.
+ */
+static int
+create_leader_warnings(struct job *j, sqlite3 *db)
+{
+	struct schedule *s = j->s;
+	const char *agency = param(j, "agency_id");
+	int e = 0;
+	if (!staff_bound(s, agency)) {
+		return 0;
+	}
+	j->julian = leader_today(s, j->today);
+	j->warnings = g_ptr_array_new_with_free_func(leader_warning_free);
+	GHashTable *seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	for (guint i = 0; i < j->slot_starts->len && e == 0; i++) {
+		GDate month;
+		char ym[8];
+		local_date(s, g_array_index(j->slot_starts, int64_t, i), &month);
+		g_date_set_day(&month, 1);
+		g_snprintf(ym, sizeof(ym), "%04u-%02u", g_date_get_year(&month),
+			   g_date_get_month(&month));
+		if (g_hash_table_contains(seen, ym) ||
+		    leader_checked_today(s, agency, ym, j->julian)) {
+			continue;
+		}
+		g_hash_table_add(seen, g_strdup(ym));
+		e = leader_warning_add(s, db, agency, &month, j->warnings);
+	}
+	g_hash_table_destroy(seen);
+	return e < 0 ? e : leader_warnings_mark(s, db, j->warnings, j->today);
+}
 
 static int
 create_txn(sqlite3 *db, void *data)
@@ -575,7 +1062,7 @@ create_txn(sqlite3 *db, void *data)
 	int e;
 
 	/* The host: an official or a leader of the agency, whose account is enabled. */
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT max(r.role = 'leader') FROM user_roles r JOIN users u ON u.id = "
 		    "r.user_id WHERE r.user_id = ?1 AND r.agency_id = ?2 AND r.role IN "
 		    "('official', 'leader') AND u.disabled = 0",
@@ -587,7 +1074,7 @@ create_txn(sqlite3 *db, void *data)
 	int rc = sqlite3_step(st);
 	bool host = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
 	bool leader = host && sqlite3_column_int(st, 0) == 1;
-	sqlite3_finalize(st);
+	release(s, st);
 	if (!host) {
 		j->error_data = json_pack("{s:s}", "field", "/host_id");
 		return refuse(j, TD_ERR_INVALID_PARAMS, "not_a_host");
@@ -597,7 +1084,7 @@ create_txn(sqlite3 *db, void *data)
 		return refuse(j, TD_ERR_INVALID_PARAMS, "host_not_leader");
 	}
 	store_time_now(now);
-	if (prepare(db,
+	if (prepare(s, db,
 		    "INSERT INTO schedules (id, agency_id, host_id, mode, location, leader_day, "
 		    "ad_hoc, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 		    &st) < 0) {
@@ -612,10 +1099,10 @@ create_txn(sqlite3 *db, void *data)
 	sqlite3_bind_int(st, 7, json_is_true(json_object_get(j->params, "ad_hoc")));
 	sqlite3_bind_text(st, 8, j->who.user_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 9, now, -1, SQLITE_STATIC);
-	if ((e = step_done(st)) < 0) {
+	if ((e = step_done(s, st)) < 0) {
 		return e;
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "INSERT INTO slots (id, schedule_id, agency_id, host_id, start_at, end_at, "
 		    "start_s, end_s, capacity, mode, location, leader_day) VALUES (?1, ?2, ?3, ?4, "
 		    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -645,28 +1132,33 @@ create_txn(sqlite3 *db, void *data)
 		g_free(a);
 		g_free(b);
 	}
-	sqlite3_finalize(st);
-	return e;
+	release(s, st);
+	return e < 0 ? e : create_leader_warnings(j, db);
 }
 
 static void
 create_done(int status, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	if (!answer_failure(j, status)) {
 		sqlite3 *db = store_reader(j->s->store);
 		sqlite3_stmt *st = NULL;
 		json_t *slots = json_array();
-		if (prepare(db, SLOT_SELECT "WHERE s.schedule_id = ?1 ORDER BY s.start_s", &st) ==
-		    0) {
+		if (prepare(s, db, SLOT_SELECT "WHERE s.schedule_id = ?1 ORDER BY s.start_s",
+			    &st) == 0) {
 			sqlite3_bind_text(st, 1, j->schedule_id, -1, SQLITE_STATIC);
 			while (sqlite3_step(st) == SQLITE_ROW) {
 				json_array_append_new(slots, slot_row_json(st));
 			}
-			sqlite3_finalize(st);
+			release(s, st);
 		}
 		td_info(MOD, "schedule published", "schedule=%s slots=%zu", j->schedule_id,
 			json_array_size(slots));
+		/* Before the answer: a staff caller has the warning when the answer comes. */
+		if (j->warnings) {
+			leader_warnings_send(s, j->warnings, j->julian);
+		}
 		rpc_call_reply(j->call, json_pack("{s:s, s:o}", "schedule_id", j->schedule_id,
 						  "slots", slots));
 	}
@@ -880,77 +1372,6 @@ schedule_create_call(struct rpc_call *call, json_t *params, void *data)
 
 /* ---- appointment.slots ---- */
 
-/*
- * Whether a leader's reception days in the month of `month` fall short of
- * DOMAIN.md §5. A leader day is a date (in the portal's zone) holding a slot
- * published with leader_day whose host is a leader of the agency. City and
- * department: at least one such day in the month. Ward and commune: one a
- * week, counted on the weeks (Monday to Sunday) of the month that have a
- * working day inside the month; each of them needs a leader day inside the
- * month. Other agencies have no minimum.
- */
-static bool
-leader_days_short(struct schedule *s, sqlite3 *db, const char *agency_id, const GDate *month)
-{
-	sqlite3_stmt *st = NULL;
-	char *level = NULL;
-	if (prepare(db, "SELECT level FROM agencies WHERE id = ?1", &st) < 0) {
-		return false;
-	}
-	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		level = col(st, 0);
-	}
-	sqlite3_finalize(st);
-	bool weekly = level && (strcmp(level, "ward") == 0 || strcmp(level, "commune") == 0);
-	bool monthly = level && (strcmp(level, "city") == 0 || strcmp(level, "department") == 0);
-	g_free(level);
-	if (!weekly && !monthly) {
-		return false;
-	}
-	char ym[8];
-	g_snprintf(ym, sizeof(ym), "%04u-%02u", g_date_get_year(month), g_date_get_month(month));
-	if (prepare(db,
-		    "SELECT DISTINCT substr(s.start_at, 1, 10) FROM slots s WHERE s.agency_id = ?1 "
-		    "AND s.leader_day = 1 AND substr(s.start_at, 1, 7) = ?2 AND EXISTS (SELECT 1 "
-		    "FROM user_roles r WHERE r.user_id = s.host_id AND r.agency_id = s.agency_id "
-		    "AND r.role = 'leader')",
-		    &st) < 0) {
-		return false;
-	}
-	sqlite3_bind_text(st, 1, agency_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, ym, -1, SQLITE_STATIC);
-	GHashTable *weeks_held = g_hash_table_new(g_direct_hash, g_direct_equal);
-	unsigned days = 0;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		GDate d;
-		if (td_calendar_date_parse((const char *)sqlite3_column_text(st, 0), &d) == 0) {
-			days++;
-			g_hash_table_add(weeks_held, GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d)));
-		}
-	}
-	sqlite3_finalize(st);
-	bool short_ = false;
-	if (monthly) {
-		short_ = days < 1;
-	} else {
-		GDate d;
-		g_date_clear(&d, 1);
-		g_date_set_dmy(&d, 1, g_date_get_month(month), g_date_get_year(month));
-		guint8 n = g_date_get_days_in_month(g_date_get_month(month), g_date_get_year(month));
-		for (guint8 i = 0; i < n && !short_; i++) {
-			if (td_calendar_is_working_day(s->cal, &d) &&
-			    !g_hash_table_contains(weeks_held,
-						   GUINT_TO_POINTER(g_date_get_monday_week_of_year(&d)))) {
-				short_ = true;
-			}
-			g_date_add_days(&d, 1);
-		}
-	}
-	g_hash_table_destroy(weeks_held);
-	return short_;
-}
-
 static bool
 cursor_parse(const char *cursor, int64_t *t, char **id)
 {
@@ -1025,7 +1446,7 @@ slots_call(struct rpc_call *call, json_t *params, void *data)
 	}
 	json_int_t limit = limit_param(params);
 	sqlite3_stmt *st = NULL;
-	if (prepare(db,
+	if (prepare(s, db,
 		    SLOT_SELECT "WHERE s.start_s >= ?1 AND s.start_s < ?2 AND (?3 IS NULL OR "
 				"s.agency_id = ?3) AND (?4 IS NULL OR s.mode = ?4) AND (?5 IS NULL OR "
 				"s.start_s > ?5 OR (s.start_s = ?5 AND s.id > ?6)) "
@@ -1074,7 +1495,7 @@ slots_call(struct rpc_call *call, json_t *params, void *data)
 		}
 		json_array_append_new(items, o);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	size_t i;
 	json_t *o;
 	json_array_foreach(items, i, o)
@@ -1094,10 +1515,11 @@ static int
 book_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	struct slot_row slot;
 	const char *slot_id = param(j, "slot_id");
 	const char *case_id = param(j, "case_id");
-	int e = slot_load(db, slot_id, &slot);
+	int e = slot_load(s, db, slot_id, &slot);
 	if (e == -ENOENT) {
 		return refuse(j, TD_ERR_NOT_FOUND, NULL);
 	} else if (e < 0) {
@@ -1112,12 +1534,12 @@ book_txn(sqlite3 *db, void *data)
 		 * account); any other answers as a missing one. */
 		sqlite3_stmt *st = NULL;
 		bool mine = false;
-		if (prepare(db, "SELECT 1 FROM cases WHERE id = ?1 AND petitioner_user_id = ?2",
+		if (prepare(s, db, "SELECT 1 FROM cases WHERE id = ?1 AND petitioner_user_id = ?2",
 			    &st) == 0) {
 			sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
 			mine = sqlite3_step(st) == SQLITE_ROW;
-			sqlite3_finalize(st);
+			release(s, st);
 		}
 		if (!mine) {
 			g_free(slot.agency_id);
@@ -1150,9 +1572,10 @@ static void
 appt_reply_done(int status, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	if (!answer_failure(j, status)) {
 		/* The call is gone once answered: nothing reads it after this. */
-		json_t *a = appt_json(store_reader(j->s->store), j->appt_id, NULL);
+		json_t *a = appt_json(s, store_reader(j->s->store), j->appt_id, NULL);
 		if (a) {
 			rpc_call_reply(j->call, json_pack("{s:o}", "appointment", a));
 		} else {
@@ -1201,9 +1624,10 @@ appt_row_clear(struct appt_row *r)
 static int
 appt_load_for(struct job *j, sqlite3 *db, const char *id, struct appt_row *r, bool *staff)
 {
+	struct schedule *s = j->s;
 	sqlite3_stmt *st = NULL;
 	memset(r, 0, sizeof(*r));
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT a.citizen_id, a.slot_id, a.status, s.agency_id, s.start_s FROM "
 		    "appointments a JOIN slots s ON s.id = a.slot_id WHERE a.id = ?1",
 		    &st) < 0) {
@@ -1218,7 +1642,7 @@ appt_load_for(struct job *j, sqlite3 *db, const char *id, struct appt_row *r, bo
 		r->agency_id = col(st, 3);
 		r->start_s = sqlite3_column_int64(st, 4);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	if (rc != SQLITE_ROW) {
 		return rc == SQLITE_DONE ? -ENOENT : -EIO;
 	}
@@ -1242,6 +1666,7 @@ static int
 cancel_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	struct appt_row r;
 	bool staff = false;
 	const char *id = param(j, "appointment_id");
@@ -1264,7 +1689,7 @@ cancel_txn(sqlite3 *db, void *data)
 	char now[STORE_TIME_SIZE];
 	sqlite3_stmt *st = NULL;
 	store_time_now(now);
-	if (prepare(db,
+	if (prepare(s, db,
 		    "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, "
 		    "cancel_reason = ?3, cancelled_by = ?4 WHERE id = ?1 AND status = 'active'",
 		    &st) < 0) {
@@ -1275,12 +1700,12 @@ cancel_txn(sqlite3 *db, void *data)
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, param(j, "reason"), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, j->who.user_id, -1, SQLITE_STATIC);
-	e = step_done(st);
-	if (e == 0 && prepare(db, "DELETE FROM reminders WHERE appointment_id = ?1 AND sent_at IS "
-				  "NULL",
-			      &st) == 0) {
+	e = step_done(s, st);
+	if (e == 0 &&
+	    prepare(s, db, "DELETE FROM reminders WHERE appointment_id = ?1 AND sent_at IS NULL",
+		    &st) == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		e = step_done(st);
+		e = step_done(s, st);
 	}
 	if (e == 0) {
 		e = promote(j->s, db, r.slot_id, &j->promoted);
@@ -1299,6 +1724,7 @@ static int
 reschedule_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	struct appt_row r;
 	struct slot_row slot = {0};
 	bool staff = false;
@@ -1322,7 +1748,7 @@ reschedule_txn(sqlite3 *db, void *data)
 		e = refuse(j, TD_ERR_CONFLICT, "too_late");
 		goto out;
 	}
-	e = slot_load(db, slot_id, &slot);
+	e = slot_load(s, db, slot_id, &slot);
 	if (e == -ENOENT) {
 		j->error_data = json_pack("{s:s}", "field", "/slot_id");
 		e = refuse(j, TD_ERR_NOT_FOUND, NULL);
@@ -1352,14 +1778,15 @@ reschedule_txn(sqlite3 *db, void *data)
 		goto out;
 	}
 	sqlite3_stmt *st = NULL;
-	if (prepare(db, "UPDATE appointments SET slot_id = ?2, seat = ?3 WHERE id = ?1", &st) < 0) {
+	if (prepare(s, db, "UPDATE appointments SET slot_id = ?2, seat = ?3 WHERE id = ?1",
+		    &st) < 0) {
 		e = -EIO;
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, slot_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, seat);
-	e = step_done(st);
+	e = step_done(s, st);
 	if (e == -EEXIST || e == -EINVAL) {
 		e = refuse(j, TD_ERR_CONFLICT, "full");
 		goto out;
@@ -1399,10 +1826,11 @@ static int
 wait_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	struct slot_row slot;
 	const char *slot_id = param(j, "slot_id");
 	sqlite3_stmt *st = NULL;
-	int e = slot_load(db, slot_id, &slot);
+	int e = slot_load(s, db, slot_id, &slot);
 	if (e == -ENOENT) {
 		return refuse(j, TD_ERR_NOT_FOUND, NULL);
 	} else if (e < 0) {
@@ -1413,7 +1841,7 @@ wait_txn(sqlite3 *db, void *data)
 	if (start <= now_s()) {
 		return refuse(j, TD_ERR_CONFLICT, "past");
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT (SELECT count(*) FROM appointments WHERE slot_id = ?1 AND status = "
 		    "'active'), (SELECT count(*) FROM appointments WHERE slot_id = ?1 AND status = "
 		    "'active' AND citizen_id = ?2), (SELECT capacity FROM slots WHERE id = ?1)",
@@ -1423,12 +1851,12 @@ wait_txn(sqlite3 *db, void *data)
 	sqlite3_bind_text(st, 1, slot_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
+		release(s, st);
 		return -EIO;
 	}
 	int64_t taken = sqlite3_column_int64(st, 0), mine = sqlite3_column_int64(st, 1);
 	int64_t capacity = sqlite3_column_int64(st, 2);
-	sqlite3_finalize(st);
+	release(s, st);
 	if (mine > 0) {
 		return refuse(j, TD_ERR_CONFLICT, "booked");
 	}
@@ -1438,7 +1866,7 @@ wait_txn(sqlite3 *db, void *data)
 	char now[STORE_TIME_SIZE];
 	store_time_now(now);
 	/* Joining twice keeps the first place. */
-	if (prepare(db,
+	if (prepare(s, db,
 		    "INSERT OR IGNORE INTO waitlist (slot_id, citizen_id, topic, case_id, "
 		    "joined_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 		    &st) < 0) {
@@ -1449,14 +1877,14 @@ wait_txn(sqlite3 *db, void *data)
 	sqlite3_bind_text(st, 3, param(j, "topic") ? param(j, "topic") : "", -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, param(j, "case_id"), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
-	if ((e = step_done(st)) < 0) {
+	if ((e = step_done(s, st)) < 0) {
 		if (e == -EINVAL) {
 			j->error_data = json_pack("{s:s}", "field", "/case_id");
 			return refuse(j, TD_ERR_NOT_FOUND, NULL);
 		}
 		return e;
 	}
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT count(*) FROM waitlist WHERE slot_id = ?1 AND seq <= (SELECT seq FROM "
 		    "waitlist WHERE slot_id = ?1 AND citizen_id = ?2)",
 		    &st) < 0) {
@@ -1467,7 +1895,7 @@ wait_txn(sqlite3 *db, void *data)
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		j->position = sqlite3_column_int64(st, 0);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return 0;
 }
 
@@ -1485,18 +1913,19 @@ static void
 wait_call(struct rpc_call *call, json_t *params, void *data)
 {
 	struct job *j = job_new(data, call, params);
+	struct schedule *s = j->s;
 	const char *case_id = param(j, "case_id");
 	if (case_id) {
 		/* Checked now, on the reader; the case's owner never changes. */
 		sqlite3_stmt *st = NULL;
 		bool mine = false;
-		if (prepare(store_reader(j->s->store),
+		if (prepare(j->s, store_reader(j->s->store),
 			    "SELECT 1 FROM cases WHERE id = ?1 AND petitioner_user_id = ?2",
 			    &st) == 0) {
 			sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
 			mine = sqlite3_step(st) == SQLITE_ROW;
-			sqlite3_finalize(st);
+			release(s, st);
 		}
 		if (!mine) {
 			rpc_call_error(call, TD_ERR_NOT_FOUND, NULL,
@@ -1512,13 +1941,15 @@ static int
 unwait_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	sqlite3_stmt *st = NULL;
-	if (prepare(db, "DELETE FROM waitlist WHERE slot_id = ?1 AND citizen_id = ?2", &st) < 0) {
+	if (prepare(s, db, "DELETE FROM waitlist WHERE slot_id = ?1 AND citizen_id = ?2",
+		    &st) < 0) {
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, param(j, "slot_id"), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, j->who.user_id, -1, SQLITE_STATIC);
-	int e = step_done(st);
+	int e = step_done(s, st);
 	if (e == 0 && sqlite3_changes(db) == 0) {
 		return refuse(j, TD_ERR_NOT_FOUND, NULL);
 	}
@@ -1576,7 +2007,7 @@ list_call(struct rpc_call *call, json_t *params, void *data)
 	sqlite3_stmt *st = NULL;
 	json_t *items = json_array();
 	char *next = NULL;
-	if (prepare(db,
+	if (prepare(s, db,
 		    APPT_SELECT "WHERE (a.citizen_id = ?1 OR s.agency_id IN (SELECT value FROM "
 				"json_each(?2))) AND (?3 IS NULL OR s.start_s >= ?3) AND (?4 IS NULL "
 				"OR s.start_s < ?4) AND (?5 IS NULL OR s.agency_id = ?5) AND (?6 IS "
@@ -1614,7 +2045,7 @@ list_call(struct rpc_call *call, json_t *params, void *data)
 		last_id = col(st, 0);
 	}
 	g_free(last_id);
-	sqlite3_finalize(st);
+	release(s, st);
 	rpc_call_reply(call, json_pack("{s:O, s:o}", "items", items, "next_cursor",
 				       next ? json_string(next) : json_null()));
 out:
@@ -1666,10 +2097,11 @@ static int
 reminders_txn(sqlite3 *db, void *data)
 {
 	struct reminder_job *rj = data;
+	struct schedule *s = rj->s;
 	sqlite3_stmt *st = NULL;
 	char now[STORE_TIME_SIZE];
 	store_time_now(now);
-	if (prepare(db,
+	if (prepare(s, db,
 		    "UPDATE reminders SET sent_at = ?4 WHERE appointment_id = ?1 AND offset_min = ?2 "
 		    "AND user_id = ?3 AND sent_at IS NULL",
 		    &st) < 0) {
@@ -1684,14 +2116,14 @@ reminders_txn(sqlite3 *db, void *data)
 		sqlite3_bind_text(st, 4, now, -1, SQLITE_STATIC);
 		int rc = sqlite3_step(st);
 		if (rc != SQLITE_DONE) {
-			sqlite3_finalize(st);
+			release(s, st);
 			return store_errno(rc);
 		}
 		if (sqlite3_changes(db) == 0) {
 			r->offset = 0; /* already sent: not again */
 		}
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	return 0;
 }
 
@@ -1712,7 +2144,7 @@ reminders_done(int status, void *data)
 		if (r->offset == 0) {
 			continue;
 		}
-		json_t *a = appt_json(db, r->appt_id, NULL);
+		json_t *a = appt_json(s, db, r->appt_id, NULL);
 		if (a) {
 			unsigned n = notify_user(s, r->user_id, "event.appointment.reminder", a,
 						 json_pack("{s:I}", "offset_minutes",
@@ -1763,7 +2195,7 @@ reminders_tick(gpointer data)
 	g_hash_table_destroy(online);
 	char *users_text = json_dumps(users, JSON_COMPACT);
 	json_decref(users);
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT r.appointment_id, r.offset_min, r.user_id FROM reminders r JOIN "
 		    "appointments a ON a.id = r.appointment_id JOIN slots s ON s.id = a.slot_id "
 		    "WHERE r.sent_at IS NULL AND r.due_s <= ?1 AND s.start_s > ?1 AND a.status = "
@@ -1783,7 +2215,7 @@ reminders_tick(gpointer data)
 				     .offset = sqlite3_column_int64(st, 1)};
 		g_array_append_val(rj->items, r);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	free(users_text);
 	if (rj->items->len == 0) {
 		reminder_job_free(rj);
@@ -1797,6 +2229,15 @@ reminders_tick(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+/* Every reminder_tick_s: short leader days of the agencies with staff bound, due reminders. */
+static gboolean
+schedule_tick(gpointer data)
+{
+	struct schedule *s = data;
+	leader_tick(s);
+	return reminders_tick(s);
+}
+
 /* ---- dialogues (DOMAIN.md §6) ---- */
 
 /*
@@ -1806,7 +2247,8 @@ reminders_tick(gpointer data)
  * the agency write its minutes, once, into the case timeline.
  */
 
-/* Written notice at least this many days ahead (DOMAIN.md §6). */
+/* Written notice at least this many days ahead (DOMAIN.md §6): the default of the setting
+ * dialogue_notice_days. */
 #define DIALOGUE_NOTICE_DAYS 5
 
 static const char *const dialogue_roles[] = {"resolver",         "complainant",
@@ -1819,7 +2261,7 @@ static const char *const dialogue_roles[] = {"resolver",         "complainant",
 	"d.created_at, d.minutes_seq, d.minutes, d.start_s FROM dialogues d "
 
 static json_t *
-dialogue_row_json(sqlite3 *db, sqlite3_stmt *row)
+dialogue_row_json(struct schedule *s, sqlite3 *db, sqlite3_stmt *row)
 {
 	const char *id = (const char *)sqlite3_column_text(row, 0);
 	json_t *minutes = json_null();
@@ -1841,7 +2283,7 @@ dialogue_row_json(sqlite3 *db, sqlite3_stmt *row)
 			      (const char *)sqlite3_column_text(row, 7), "participants", "minutes",
 			      minutes);
 	sqlite3_stmt *st = NULL;
-	if (prepare(db,
+	if (prepare(s, db,
 		    "SELECT p.user_id, u.full_name, p.role FROM dialogue_participants p JOIN users "
 		    "u ON u.id = p.user_id WHERE p.dialogue_id = ?1 ORDER BY p.rowid",
 		    &st) == 0) {
@@ -1855,25 +2297,26 @@ dialogue_row_json(sqlite3 *db, sqlite3_stmt *row)
 							    "role",
 							    (const char *)sqlite3_column_text(st, 2)));
 		}
-		sqlite3_finalize(st);
+		release(s, st);
 	}
 	return o;
 }
 
 /* (transfer full, nullable) The dialogue when id may see it (NULL: as the system). */
 static json_t *
-dialogue_json(sqlite3 *db, const char *dialogue_id, const struct rpc_identity *id)
+dialogue_json(struct schedule *s, sqlite3 *db, const char *dialogue_id,
+	      const struct rpc_identity *id)
 {
 	sqlite3_stmt *st = NULL;
 	json_t *o = NULL;
-	if (prepare(db, DIALOGUE_SELECT "WHERE d.id = ?1", &st) < 0) {
+	if (prepare(s, db, DIALOGUE_SELECT "WHERE d.id = ?1", &st) < 0) {
 		return NULL;
 	}
 	sqlite3_bind_text(st, 1, dialogue_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		o = dialogue_row_json(db, st);
+		o = dialogue_row_json(s, db, st);
 	}
-	sqlite3_finalize(st);
+	release(s, st);
 	if (o && id) {
 		const char *agency = json_string_value(json_object_get(o, "agency_id"));
 		bool sees = access_holds(id, RPC_STAFF | RPC_LEADER | RPC_OFFICIAL, agency);
@@ -1893,29 +2336,104 @@ dialogue_json(sqlite3 *db, const char *dialogue_id, const struct rpc_identity *i
 }
 
 static char *
-case_agency(sqlite3 *db, const char *case_id)
+case_agency(struct schedule *s, sqlite3 *db, const char *case_id)
 {
 	sqlite3_stmt *st = NULL;
 	char *agency = NULL;
-	if (prepare(db, "SELECT agency_id FROM cases WHERE id = ?1", &st) == 0) {
+	if (prepare(s, db, "SELECT agency_id FROM cases WHERE id = ?1", &st) == 0) {
 		sqlite3_bind_text(st, 1, case_id, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			agency = col(st, 0);
 		}
-		sqlite3_finalize(st);
+		release(s, st);
 	}
 	return agency;
 }
 
+/* At most this many conflicts are listed in a refusal (data.truncated tells there were more). */
+#define MAX_CONFLICTS_LISTED 100
+
+/*
+ * Appends to conflicts what user_id is already committed to in [start, end):
+ * active appointments they hold as citizen or host, and dialogues they take
+ * part in (a dialogue cannot be cancelled: every one counts). Each is
+ * {user_id, kind: "appointment" | "dialogue", as: "citizen" | "host" |
+ * "participant", id, start, end}, and id is null unless the caller may see
+ * that object (an appointment of an agency where they are staff or leader; a
+ * dialogue of an agency where they are staff, leader or official; their own):
+ * the caller learns that the participant is busy then, never with whom or
+ * about what. *more is set when the list is full.
+ */
+static int
+participant_conflicts(struct job *j, sqlite3 *db, const char *user_id, json_t *conflicts,
+		      bool *more)
+{
+	struct schedule *s = j->s;
+	sqlite3_stmt *st = NULL;
+	if (prepare(s, db,
+		    "SELECT 'appointment', 'citizen', a.id, s.start_at, s.end_at, s.agency_id, "
+		    "s.start_s FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
+		    "a.citizen_id = ?1 AND a.status = 'active' AND s.start_s < ?3 AND s.end_s > ?2 "
+		    "UNION ALL SELECT 'appointment', 'host', a.id, s.start_at, s.end_at, "
+		    "s.agency_id, s.start_s FROM slots s JOIN appointments a ON a.slot_id = s.id "
+		    "WHERE s.host_id = ?1 AND a.status = 'active' AND s.start_s < ?3 AND "
+		    "s.end_s > ?2 UNION ALL SELECT 'dialogue', 'participant', d.id, d.start_at, "
+		    "d.end_at, d.agency_id, d.start_s FROM dialogue_participants p JOIN dialogues "
+		    "d ON d.id = p.dialogue_id WHERE p.user_id = ?1 AND d.start_s < ?3 AND "
+		    "d.end_s > ?2 ORDER BY 7, 3",
+		    &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, j->slot_len);
+	sqlite3_bind_int64(st, 3, j->position);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json_array_size(conflicts) == MAX_CONFLICTS_LISTED) {
+			*more = true;
+			break;
+		}
+		const char *kind = (const char *)sqlite3_column_text(st, 0);
+		const char *agency = (const char *)sqlite3_column_text(st, 5);
+		bool appointment = strcmp(kind, "appointment") == 0;
+		bool sees = strcmp(user_id, j->who.user_id) == 0 ||
+			    access_holds(&j->who,
+					 appointment ? RPC_STAFF | RPC_LEADER
+						     : RPC_STAFF | RPC_LEADER | RPC_OFFICIAL,
+					 agency);
+		json_array_append_new(
+			conflicts,
+			json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "user_id", user_id, "kind",
+				  kind, "as", (const char *)sqlite3_column_text(st, 1), "id",
+				  sees ? col_json(st, 2) : json_null(), "start",
+				  (const char *)sqlite3_column_text(st, 3), "end",
+				  (const char *)sqlite3_column_text(st, 4)));
+	}
+	release(s, st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * The whole of dialogue.schedule in one write job, so that two schedules
+ * racing for one participant are serialised: the second sees the first's
+ * dialogue and is refused (or overrides it). A participant double-booked
+ * without an override is refused with every conflict listed; the schema
+ * refuses it too (trigger dialogue_participants_free, migration 8) unless
+ * the dialogue row carries the override reason.
+ */
 static int
 dialogue_schedule_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
 	struct schedule *s = j->s;
 	const char *case_id = param(j, "case_id");
-	char *agency = case_agency(db, case_id);
+	const char *override_reason = param(j, "override_reason");
+	bool override = json_is_true(json_object_get(j->params, "override"));
+	char *agency = case_agency(s, db, case_id);
 	sqlite3_stmt *st = NULL;
 	char now[STORE_TIME_SIZE];
+	char *a = NULL, *b = NULL;
+	json_t *conflicts = NULL, *busy = NULL;
 	int e = 0;
 	if (!agency || !access_holds(&j->who, RPC_STAFF | RPC_LEADER, agency)) {
 		g_free(agency);
@@ -1927,26 +2445,51 @@ dialogue_schedule_txn(sqlite3 *db, void *data)
 	json_array_foreach(parts, i, p)
 	{
 		bool known = false;
-		if (prepare(db, "SELECT 1 FROM users WHERE id = ?1 AND disabled = 0", &st) == 0) {
+		if (prepare(s, db, "SELECT 1 FROM users WHERE id = ?1 AND disabled = 0",
+			    &st) == 0) {
 			sqlite3_bind_text(st, 1, json_string_value(json_object_get(p, "user_id")), -1,
 					  SQLITE_STATIC);
 			known = sqlite3_step(st) == SQLITE_ROW;
-			sqlite3_finalize(st);
+			release(s, st);
 		}
 		if (!known) {
-			g_free(agency);
 			char ptr[64];
 			g_snprintf(ptr, sizeof(ptr), "/participants/%zu/user_id", i);
 			j->error_data = json_pack("{s:s}", "field", ptr);
-			return refuse(j, TD_ERR_INVALID_PARAMS, "unknown_user");
+			e = refuse(j, TD_ERR_INVALID_PARAMS, "unknown_user");
+			goto out;
 		}
 	}
+	/* No participant double-booked, unless staff override it with a reason. */
+	conflicts = json_array();
+	busy = json_array();
+	bool more = false;
+	json_array_foreach(parts, i, p)
+	{
+		const char *uid = json_string_value(json_object_get(p, "user_id"));
+		size_t before = json_array_size(conflicts);
+		if ((e = participant_conflicts(j, db, uid, conflicts, &more)) < 0) {
+			goto out;
+		}
+		if (json_array_size(conflicts) > before || more) {
+			json_array_append_new(busy, json_string(uid));
+		}
+		if (more) {
+			break;
+		}
+	}
+	if (json_array_size(conflicts) > 0 && !override) {
+		j->error_data = json_pack("{s:O, s:b}", "conflicts", conflicts, "truncated", more);
+		e = refuse(j, TD_ERR_CONFLICT, "double_booked");
+		goto out;
+	}
 	store_time_now(now);
-	char *a = local_text(s, j->slot_len), *b = local_text(s, j->position);
-	if (prepare(db,
+	a = local_text(s, j->slot_len);
+	b = local_text(s, j->position);
+	if (prepare(s, db,
 		    "INSERT INTO dialogues (id, case_id, agency_id, start_at, end_at, start_s, end_s, "
-		    "mode, location, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-		    "?9, ?10, ?11)",
+		    "mode, location, created_by, created_at, override_reason) VALUES (?1, ?2, ?3, "
+		    "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 		    &st) < 0) {
 		e = -EIO;
 		goto out;
@@ -1962,12 +2505,13 @@ dialogue_schedule_txn(sqlite3 *db, void *data)
 	sqlite3_bind_text(st, 9, param(j, "location"), -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 10, j->who.user_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
-	if ((e = step_done(st)) < 0) {
+	sqlite3_bind_text(st, 12, override ? override_reason : NULL, -1, SQLITE_STATIC);
+	if ((e = step_done(s, st)) < 0) {
 		goto out;
 	}
 	json_array_foreach(parts, i, p)
 	{
-		if (prepare(db,
+		if (prepare(s, db,
 			    "INSERT INTO dialogue_participants (dialogue_id, user_id, role) VALUES "
 			    "(?1, ?2, ?3)",
 			    &st) < 0) {
@@ -1979,7 +2523,7 @@ dialogue_schedule_txn(sqlite3 *db, void *data)
 				  SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, json_string_value(json_object_get(p, "role")), -1,
 				  SQLITE_STATIC);
-		if ((e = step_done(st)) == -EEXIST) {
+		if ((e = step_done(s, st)) == -EEXIST) {
 			j->error_data = json_pack("{s:s}", "field", "/participants");
 			e = refuse(j, TD_ERR_INVALID_PARAMS, "duplicate");
 			goto out;
@@ -1992,10 +2536,19 @@ dialogue_schedule_txn(sqlite3 *db, void *data)
 	if (param(j, "location")) {
 		json_object_set_new(ev, "location", json_string(param(j, "location")));
 	}
+	if (override) {
+		/* Who was double-booked, not with what: the timeline is shown to everyone who
+		 * sees the case. */
+		json_object_set_new(ev, "override",
+				    json_pack("{s:s, s:O}", "reason", override_reason,
+					      "participants", busy));
+	}
 	int64_t seq = 0;
 	e = timeline_append(db, case_id, j->who.user_id, "dialogue_scheduled", ev, &seq);
 	json_decref(ev);
 out:
+	json_decref(conflicts);
+	json_decref(busy);
 	g_free(a);
 	g_free(b);
 	g_free(agency);
@@ -2006,12 +2559,17 @@ static void
 dialogue_schedule_done(int status, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	if (!answer_failure(j, status)) {
 		sqlite3 *db = store_reader(j->s->store);
-		json_t *d = dialogue_json(db, j->schedule_id, NULL);
+		json_t *d = dialogue_json(s, db, j->schedule_id, NULL);
 		if (!d) {
 			rpc_call_error(j->call, TD_ERR_INTERNAL, NULL, NULL);
 		} else {
+			if (json_is_true(json_object_get(j->params, "override"))) {
+				td_info(MOD, "dialogue scheduled with an override", "dialogue=%s",
+					j->schedule_id);
+			}
 			rpc_call_reply(j->call, json_pack("{s:O}", "dialogue", d));
 			size_t i;
 			json_t *p;
@@ -2069,10 +2627,17 @@ dialogue_schedule_call(struct rpc_call *call, json_t *params, void *data)
 			return;
 		}
 	}
-	if (start < now_s() + DIALOGUE_NOTICE_DAYS * 86400) {
+	/* override_reason goes with override: true, and only with it */
+	bool override = json_is_true(json_object_get(params, "override"));
+	bool reason = json_object_get(params, "override_reason") != NULL;
+	if (override != reason) {
+		rpc_call_invalid(call, override ? "/override_reason" : "/override", "required");
+		return;
+	}
+	if (start < now_s() + (int64_t)s->opts.dialogue_notice_days * 86400) {
 		rpc_call_error(call, TD_ERR_CONFLICT, NULL,
 			       json_pack("{s:s, s:i}", "reason", "too_soon", "notice_days",
-					 DIALOGUE_NOTICE_DAYS));
+					 (int)s->opts.dialogue_notice_days));
 		return;
 	}
 	struct job *j = job_new(s, call, params);
@@ -2086,7 +2651,7 @@ static void
 dialogue_get_call(struct rpc_call *call, json_t *params, void *data)
 {
 	struct schedule *s = data;
-	json_t *d = dialogue_json(store_reader(s->store),
+	json_t *d = dialogue_json(s, store_reader(s->store),
 				  json_string_value(json_object_get(params, "dialogue_id")),
 				  rpc_call_identity(call));
 	if (!d) {
@@ -2126,7 +2691,7 @@ dialogue_list_call(struct rpc_call *call, json_t *params, void *data)
 	sqlite3_stmt *st = NULL;
 	json_t *items = json_array();
 	char *next = NULL;
-	if (prepare(db,
+	if (prepare(s, db,
 		    DIALOGUE_SELECT "WHERE (d.agency_id IN (SELECT value FROM json_each(?2)) OR "
 				    "d.id IN (SELECT dialogue_id FROM dialogue_participants WHERE "
 				    "user_id = ?1)) AND (?3 IS NULL OR d.start_s >= ?3) AND (?4 IS NULL "
@@ -2159,13 +2724,13 @@ dialogue_list_call(struct rpc_call *call, json_t *params, void *data)
 			next = cursor_make(last_t, last_id);
 			break;
 		}
-		json_array_append_new(items, dialogue_row_json(db, st));
+		json_array_append_new(items, dialogue_row_json(s, db, st));
 		last_t = sqlite3_column_int64(st, 10);
 		g_free(last_id);
 		last_id = col(st, 0);
 	}
 	g_free(last_id);
-	sqlite3_finalize(st);
+	release(s, st);
 	rpc_call_reply(call, json_pack("{s:O, s:o}", "items", items, "next_cursor",
 				       next ? json_string(next) : json_null()));
 out:
@@ -2179,8 +2744,9 @@ static int
 dialogue_minutes_txn(sqlite3 *db, void *data)
 {
 	struct job *j = data;
+	struct schedule *s = j->s;
 	const char *dialogue_id = param(j, "dialogue_id");
-	json_t *d = dialogue_json(db, dialogue_id, NULL);
+	json_t *d = dialogue_json(s, db, dialogue_id, NULL);
 	sqlite3_stmt *st = NULL;
 	int e;
 	if (!d || !access_holds(&j->who, RPC_STAFF | RPC_LEADER | RPC_OFFICIAL,
@@ -2232,12 +2798,13 @@ dialogue_minutes_txn(sqlite3 *db, void *data)
 	char *text = json_dumps(ev, JSON_COMPACT);
 	json_decref(ev);
 	json_decref(d);
-	if (e == 0 && prepare(db, "UPDATE dialogues SET minutes_seq = ?2, minutes = ?3 WHERE id = ?1",
-			      &st) == 0) {
+	if (e == 0 &&
+	    prepare(s, db, "UPDATE dialogues SET minutes_seq = ?2, minutes = ?3 WHERE id = ?1",
+		    &st) == 0) {
 		sqlite3_bind_text(st, 1, dialogue_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, seq);
 		sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-		e = step_done(st);
+		e = step_done(s, st);
 	} else if (e == 0) {
 		e = -EIO;
 	}
@@ -2321,10 +2888,14 @@ ics_time(GString *out, const char *name, int64_t t)
 	g_date_time_unref(dt);
 }
 
+/* One VEVENT. sequence: how many times its time or status changed (RFC 5545 3.8.7.4), kept
+ * by the schema (migration 8), so a client replaces the copy it holds. */
 static void
 ics_event(GString *out, const char *uid, int64_t start, int64_t end, int64_t stamp,
-	  const char *summary, const char *location, const char *description, bool cancelled)
+	  const char *summary, const char *location, const char *description, bool cancelled,
+	  int64_t sequence)
 {
+	char seq[24];
 	ics_line(out, "BEGIN", "VEVENT", false);
 	ics_line(out, "UID", uid, false);
 	ics_time(out, "DTSTAMP", stamp);
@@ -2338,8 +2909,8 @@ ics_event(GString *out, const char *uid, int64_t start, int64_t end, int64_t sta
 		ics_line(out, "DESCRIPTION", description, true);
 	}
 	ics_line(out, "STATUS", cancelled ? "CANCELLED" : "CONFIRMED", false);
-	/* A cancellation is a change the client must take over the copy it has. */
-	ics_line(out, "SEQUENCE", cancelled ? "1" : "0", false);
+	g_snprintf(seq, sizeof(seq), "%" G_GINT64_FORMAT, sequence);
+	ics_line(out, "SEQUENCE", seq, false);
 	ics_line(out, "END", "VEVENT", false);
 }
 
@@ -2355,10 +2926,11 @@ schedule_ics(sqlite3 *db, const char *user_id, int64_t now)
 	ics_line(out, "METHOD", "PUBLISH", false);
 	ics_line(out, "X-WR-TIMEZONE", "Asia/Ho_Chi_Minh", false);
 	ics_line(out, "X-WR-CALNAME", "Tiếp công dân", false);
-	if (prepare(db,
+	if (prepare(NULL, db,
 		    "SELECT a.id, s.start_s, s.end_s, s.mode, s.location, a.topic, a.status, "
-		    "ag.name, u.full_name FROM appointments a JOIN slots s ON s.id = a.slot_id JOIN "
-		    "agencies ag ON ag.id = s.agency_id JOIN users u ON u.id = s.host_id WHERE "
+		    "ag.name, u.full_name, a.sequence FROM appointments a JOIN slots s ON s.id = "
+		    "a.slot_id JOIN agencies ag ON ag.id = s.agency_id JOIN users u ON u.id = "
+		    "s.host_id WHERE "
 		    "a.citizen_id = ?1 OR (s.host_id = ?1 AND a.status = 'active') "
 		    "ORDER BY s.start_s, a.id",
 		    &st) == 0) {
@@ -2376,17 +2948,19 @@ schedule_ics(sqlite3 *db, const char *user_id, int64_t now)
 						     (const char *)sqlite3_column_text(st, 8));
 			ics_event(out, uid, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
 				  now, summary, (const char *)sqlite3_column_text(st, 4), desc,
-				  strcmp((const char *)sqlite3_column_text(st, 6), "active") != 0);
+				  strcmp((const char *)sqlite3_column_text(st, 6), "active") != 0,
+				  sqlite3_column_int64(st, 9));
 			g_free(uid);
 			g_free(summary);
 			g_free(desc);
 		}
-		sqlite3_finalize(st);
+		release(NULL, st);
 	}
-	if (prepare(db,
-		    "SELECT d.id, d.start_s, d.end_s, d.location, ag.name FROM dialogues d JOIN "
-		    "agencies ag ON ag.id = d.agency_id WHERE d.id IN (SELECT dialogue_id FROM "
-		    "dialogue_participants WHERE user_id = ?1) ORDER BY d.start_s, d.id",
+	if (prepare(NULL, db,
+		    "SELECT d.id, d.start_s, d.end_s, d.location, ag.name, d.sequence FROM "
+		    "dialogues d JOIN agencies ag ON ag.id = d.agency_id WHERE d.id IN (SELECT "
+		    "dialogue_id FROM dialogue_participants WHERE user_id = ?1) "
+		    "ORDER BY d.start_s, d.id",
 		    &st) == 0) {
 		sqlite3_bind_text(st, 1, user_id, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -2395,11 +2969,12 @@ schedule_ics(sqlite3 *db, const char *user_id, int64_t now)
 			char *summary = g_strdup_printf("Đối thoại: %s",
 							(const char *)sqlite3_column_text(st, 4));
 			ics_event(out, uid, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
-				  now, summary, (const char *)sqlite3_column_text(st, 3), NULL, false);
+				  now, summary, (const char *)sqlite3_column_text(st, 3), NULL,
+				  false, sqlite3_column_int64(st, 5));
 			g_free(uid);
 			g_free(summary);
 		}
-		sqlite3_finalize(st);
+		release(NULL, st);
 	}
 	ics_line(out, "END", "VCALENDAR", false);
 	return g_string_free(out, FALSE);
@@ -2490,6 +3065,10 @@ static const struct rpc_param dialogue_schedule_params[] = {
 		   "\"properties\":{\"user_id\":{\"type\":\"string\"},\"role\":{\"enum\":["
 		   "\"resolver\",\"complainant\",\"representative\",\"respondent\","
 		   "\"interested_party\",\"related_agency\",\"official\"]}}}}"},
+	{.name = "override", .type = RPC_T_BOOLEAN,
+	 .description = "schedule although a participant is double-booked (with override_reason)"},
+	{.name = "override_reason", .type = RPC_T_STRING, .min = 1, .max = 500,
+	 .description = "why the double booking is overridden; recorded in the case timeline"},
 	{0},
 };
 
@@ -2598,6 +3177,9 @@ schedule_create(struct rpc *rpc, struct store *store, struct td_calendar *cal,
 	if (!s->opts.reminder_tick_s) {
 		s->opts.reminder_tick_s = 1;
 	}
+	if (!s->opts.dialogue_notice_days) {
+		s->opts.dialogue_notice_days = DIALOGUE_NOTICE_DAYS;
+	}
 	s->tz = g_time_zone_new_identifier(opts->timezone ? opts->timezone : "Asia/Ho_Chi_Minh");
 	if (!s->tz) {
 		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "unknown time zone");
@@ -2611,7 +3193,8 @@ schedule_create(struct rpc *rpc, struct store *store, struct td_calendar *cal,
 		schedule_destroy(s);
 		return NULL;
 	}
-	s->tick = g_timeout_add_seconds(s->opts.reminder_tick_s, reminders_tick, s);
+	s->leader_checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	s->tick = g_timeout_add_seconds(s->opts.reminder_tick_s, schedule_tick, s);
 	return s;
 }
 
@@ -2626,6 +3209,9 @@ schedule_destroy(struct schedule *s)
 	}
 	if (s->tz) {
 		g_time_zone_unref(s->tz);
+	}
+	if (s->leader_checked) {
+		g_hash_table_destroy(s->leader_checked);
 	}
 	g_free(s);
 }

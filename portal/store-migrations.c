@@ -692,6 +692,68 @@ static const char migration_7[] =
 	"CREATE INDEX dialogue_participants_user ON dialogue_participants(user_id);\n";
 /* clang-format on */
 
+/*
+ * Migration 8: scheduling, continued.
+ *  - SEQUENCE of the iCalendar feed: a counter per appointment and dialogue
+ *    that the schema raises itself on every change of time or status (an
+ *    appointment moved to another slot or cancelled; a dialogue's time, mode
+ *    or place), so no code path can change an event without calendar clients
+ *    seeing a higher SEQUENCE. A cancelled appointment already showed
+ *    SEQUENCE 1: it starts at 1.
+ *  - A dialogue participant is never double-booked: scheduling a dialogue
+ *    whose participant holds an active appointment (as citizen or host) or
+ *    another dialogue overlapping it is refused by a trigger unless the
+ *    dialogue carries an override reason (staff's explicit override).
+ *  - The warnings that a leader's reception days fall short for a month
+ *    (DOMAIN.md §5): one row per agency and month holding the last day (in
+ *    the portal's zone) it was announced, so a month is announced at most once
+ *    a day, across restarts.
+ *  - An index on the slots of a host, for the double-booking check.
+ */
+/* clang-format off */
+static const char migration_8[] =
+	"ALTER TABLE appointments ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0\n"
+	"  CHECK (sequence >= 0);\n"
+	"UPDATE appointments SET sequence = 1 WHERE status = 'cancelled';\n"
+	"CREATE TRIGGER appointments_sequence AFTER UPDATE OF slot_id, status ON appointments\n"
+	"  WHEN NEW.slot_id IS NOT OLD.slot_id OR NEW.status IS NOT OLD.status\n"
+	"  BEGIN UPDATE appointments SET sequence = OLD.sequence + 1 WHERE id = NEW.id; END;\n"
+	"CREATE TRIGGER appointments_sequence_grows BEFORE UPDATE OF sequence ON appointments\n"
+	"  WHEN NEW.sequence < OLD.sequence\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the sequence of an appointment never decreases'); END;\n"
+	"ALTER TABLE dialogues ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0\n"
+	"  CHECK (sequence >= 0);\n"
+	"ALTER TABLE dialogues ADD COLUMN override_reason TEXT\n"
+	"  CHECK (override_reason IS NULL OR length(override_reason) BETWEEN 1 AND 500);\n"
+	"CREATE TRIGGER dialogues_sequence AFTER UPDATE OF start_s, end_s, mode, location ON dialogues\n"
+	"  WHEN NEW.start_s IS NOT OLD.start_s OR NEW.end_s IS NOT OLD.end_s\n"
+	"    OR NEW.mode IS NOT OLD.mode OR NEW.location IS NOT OLD.location\n"
+	"  BEGIN UPDATE dialogues SET sequence = OLD.sequence + 1 WHERE id = NEW.id; END;\n"
+	"CREATE TRIGGER dialogues_sequence_grows BEFORE UPDATE OF sequence ON dialogues\n"
+	"  WHEN NEW.sequence < OLD.sequence\n"
+	"  BEGIN SELECT RAISE(ABORT, 'the sequence of a dialogue never decreases'); END;\n"
+	"CREATE INDEX slots_host ON slots(host_id, start_s);\n"
+	"CREATE TRIGGER dialogue_participants_free BEFORE INSERT ON dialogue_participants\n"
+	"  WHEN (SELECT override_reason FROM dialogues WHERE id = NEW.dialogue_id) IS NULL AND (\n"
+	"    EXISTS (SELECT 1 FROM dialogues d, dialogue_participants p JOIN dialogues o\n"
+	"      ON o.id = p.dialogue_id WHERE d.id = NEW.dialogue_id AND p.user_id = NEW.user_id\n"
+	"      AND o.id <> d.id AND o.start_s < d.end_s AND o.end_s > d.start_s)\n"
+	"    OR EXISTS (SELECT 1 FROM dialogues d, appointments a JOIN slots s ON s.id = a.slot_id\n"
+	"      WHERE d.id = NEW.dialogue_id AND a.citizen_id = NEW.user_id AND a.status = 'active'\n"
+	"      AND s.start_s < d.end_s AND s.end_s > d.start_s)\n"
+	"    OR EXISTS (SELECT 1 FROM dialogues d, slots s JOIN appointments a ON a.slot_id = s.id\n"
+	"      WHERE d.id = NEW.dialogue_id AND s.host_id = NEW.user_id AND a.status = 'active'\n"
+	"      AND s.start_s < d.end_s AND s.end_s > d.start_s))\n"
+	"  BEGIN SELECT RAISE(ABORT, 'a participant of the dialogue is double-booked'); END;\n"
+	"CREATE TABLE leader_days_warnings (\n"
+	"  agency_id TEXT NOT NULL REFERENCES agencies(id),\n"
+	"  month TEXT NOT NULL CHECK (month GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]'),\n"
+	"  day TEXT NOT NULL CHECK (day GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'),\n"
+	"  sent_at TEXT NOT NULL,\n"
+	"  PRIMARY KEY (agency_id, month)\n"
+	") STRICT;\n";
+/* clang-format on */
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
@@ -700,6 +762,7 @@ const char *const store_migrations[] = {
     migration_5,
     migration_6,
     migration_7,
+    migration_8,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

@@ -49,6 +49,7 @@ struct td_config {
 	unsigned max_active_bookings;   /* active bookings one citizen may hold, 3 */
 	unsigned cancel_before_minutes; /* a citizen cancels up to this long before a slot, 60 */
 	char *reminder_offsets;         /* minutes before a slot, comma-separated, "1440,60" */
+	unsigned dialogue_notice_days;  /* a dialogue is scheduled this many days ahead, 5 */
 };
 
 /**

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: AGPL-3.0-or-later */
 /*
  * Unit tests of portal/schedule.c (included, to reach its statics) and of the
- * schema of migration 6: the invariants that hold whatever the C code does —
- * one active holder per seat, no seat above the capacity, one active booking
- * per citizen and slot, published slots fixed, reminders and minutes written
- * once.
+ * schema of migrations 6 to 8: the invariants that hold whatever the C code
+ * does — one active holder per seat, no seat above the capacity, one active
+ * booking per citizen and slot, published slots fixed, reminders and minutes
+ * written once, the iCalendar SEQUENCE raised by every change of time or
+ * status, no dialogue participant double-booked without an override, a short
+ * month's warning marked once a day — and the statement cache.
  */
 #include "../../../portal/schedule.c"
 
@@ -204,6 +206,153 @@ test_ics(struct fx *f, gconstpointer unused)
 	g_free(ics);
 }
 
+/* SEQUENCE: raised by the schema on every move or cancellation, never lowered; in the feed. */
+static void
+test_sequence(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	sqlite3 *r = store_reader(f->s);
+	g_assert_cmpint(run(f, "INSERT INTO slots (id, schedule_id, agency_id, host_id, start_at, "
+			       "end_at, start_s, end_s, capacity, mode) VALUES ('slot2', 'sch', "
+			       "'city', 'host', 'a', 'b', 300, 400, 1, 'online')"),
+			==, 0);
+	g_assert_cmpint(run(f, "INSERT INTO appointments (id, slot_id, citizen_id, seat, status, "
+			       "topic, created_at) VALUES ('a1', 'slot', 'c1', 1, 'active', 't', "
+			       "'now')"),
+			==, 0);
+	char *v = store_query_text(r, "SELECT sequence FROM appointments WHERE id = 'a1'", NULL, 0);
+	g_assert_cmpstr(v, ==, "0");
+	g_free(v);
+	/* A change that is neither time nor status keeps it. */
+	g_assert_cmpint(run(f, "UPDATE appointments SET topic = 'u' WHERE id = 'a1'"), ==, 0);
+	g_assert_cmpint(run(f, "UPDATE appointments SET slot_id = 'slot2' WHERE id = 'a1'"), ==, 0);
+	v = store_query_text(r, "SELECT sequence FROM appointments WHERE id = 'a1'", NULL, 0);
+	g_assert_cmpstr(v, ==, "1");
+	g_free(v);
+	char *ics = schedule_ics(r, "c1", 0);
+	g_assert_nonnull(strstr(ics, "\r\nSEQUENCE:1\r\n"));
+	g_assert_nonnull(strstr(ics, "\r\nDTSTART:19700101T000500Z\r\n"));
+	g_free(ics);
+	g_assert_cmpint(run(f, "UPDATE appointments SET status = 'cancelled', cancelled_at = 'now' "
+			       "WHERE id = 'a1'"),
+			==, 0);
+	v = store_query_text(r, "SELECT sequence FROM appointments WHERE id = 'a1'", NULL, 0);
+	g_assert_cmpstr(v, ==, "2");
+	g_free(v);
+	ics = schedule_ics(r, "c1", 0);
+	g_assert_nonnull(strstr(ics, "\r\nSEQUENCE:2\r\nEND:VEVENT\r\n"));
+	g_assert_nonnull(strstr(ics, "\r\nSTATUS:CANCELLED\r\n"));
+	g_free(ics);
+	g_assert_cmpint(run(f, "UPDATE appointments SET sequence = 1 WHERE id = 'a1'"), ==,
+			-EINVAL);
+}
+
+/* A case of the city, for dialogues (only the columns the schema asks for). */
+static int
+case_row(struct fx *f, const char *id)
+{
+	char *sql = g_strdup_printf(
+		"INSERT INTO cases (id, tracking_code, kind, field, title, content, status, "
+		"agency_id, petitioner_mac, petitioner, locality_code, via, received_on, "
+		"received_at, stage_started_on, updated_at) VALUES ('%s', 'T-%s', 'complaint', "
+		"'land', 't', 'c', 'received', 'city', 'm', '{}', 'DN', 'online', '2026-01-01', "
+		"'now', '2026-01-01', 'now')",
+		id, id);
+	int e = run(f, sql);
+	g_free(sql);
+	return e;
+}
+
+static int
+dialogue_row(struct fx *f, const char *id, int64_t start, int64_t end, const char *reason)
+{
+	char *sql = g_strdup_printf(
+		"INSERT INTO dialogues (id, case_id, agency_id, start_at, end_at, start_s, end_s, "
+		"mode, created_by, created_at, override_reason) VALUES ('%s', 'k1', 'city', 'a', "
+		"'b', %" G_GINT64_FORMAT ", %" G_GINT64_FORMAT ", 'online', 'host', 'now', %s)",
+		id, start, end, reason);
+	int e = run(f, sql);
+	g_free(sql);
+	return e;
+}
+
+static int
+participant(struct fx *f, const char *dialogue, const char *user)
+{
+	char *sql = g_strdup_printf("INSERT INTO dialogue_participants (dialogue_id, user_id, "
+				    "role) VALUES ('%s', '%s', 'complainant')",
+				    dialogue, user);
+	int e = run(f, sql);
+	g_free(sql);
+	return e;
+}
+
+/* No participant double-booked unless the dialogue carries an override reason. */
+static void
+test_dialogue_double_booking(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	g_assert_cmpint(case_row(f, "k1"), ==, 0);
+	g_assert_cmpint(dialogue_row(f, "d1", 1000, 2000, "NULL"), ==, 0);
+	g_assert_cmpint(participant(f, "d1", "c1"), ==, 0);
+	/* Overlapping d1 for c1: refused; touching it (end excluded) is fine. */
+	g_assert_cmpint(dialogue_row(f, "d2", 1500, 2500, "NULL"), ==, 0);
+	g_assert_cmpint(participant(f, "d2", "c1"), ==, -EINVAL);
+	g_assert_cmpint(participant(f, "d2", "c2"), ==, 0);
+	g_assert_cmpint(dialogue_row(f, "d3", 2000, 3000, "NULL"), ==, 0);
+	g_assert_cmpint(participant(f, "d3", "c1"), ==, 0);
+	/* An active appointment of c2 (slot 100–200), and its host. */
+	g_assert_cmpint(run(f, "INSERT INTO appointments (id, slot_id, citizen_id, seat, status, "
+			       "topic, created_at) VALUES ('a1', 'slot', 'c2', 1, 'active', 't', "
+			       "'now')"),
+			==, 0);
+	g_assert_cmpint(dialogue_row(f, "d4", 150, 250, "NULL"), ==, 0);
+	g_assert_cmpint(participant(f, "d4", "c2"), ==, -EINVAL);
+	g_assert_cmpint(participant(f, "d4", "host"), ==, -EINVAL);
+	g_assert_cmpint(participant(f, "d4", "c1"), ==, 0);
+	/* With an override reason, both go in. */
+	g_assert_cmpint(dialogue_row(f, "d5", 150, 250, "'đã thống nhất'"), ==, 0);
+	g_assert_cmpint(participant(f, "d5", "c2"), ==, 0);
+	g_assert_cmpint(participant(f, "d5", "host"), ==, 0);
+	/* A cancelled appointment is no conflict. */
+	g_assert_cmpint(run(f, "UPDATE appointments SET status = 'cancelled', cancelled_at = 'now' "
+			       "WHERE id = 'a1'"),
+			==, 0);
+	g_assert_cmpint(dialogue_row(f, "d6", 100, 120, "NULL"), ==, 0);
+	g_assert_cmpint(participant(f, "d6", "host"), ==, 0);
+	/* A dialogue's move raises its SEQUENCE. */
+	g_assert_cmpint(run(f, "UPDATE dialogues SET start_s = 90 WHERE id = 'd6'"), ==, 0);
+	char *v = store_query_text(store_reader(f->s),
+				   "SELECT sequence FROM dialogues WHERE id = 'd6'", NULL, 0);
+	g_assert_cmpstr(v, ==, "1");
+	g_free(v);
+}
+
+static const char mark_sql[] =
+	"INSERT INTO leader_days_warnings (agency_id, month, day, sent_at) VALUES ('city', "
+	"'2026-12', ?1, 'now') ON CONFLICT (agency_id, month) DO UPDATE SET day = excluded.day, "
+	"sent_at = excluded.sent_at WHERE day < excluded.day";
+
+static int
+mark_txn(sqlite3 *db, void *data)
+{
+	const char *params[] = {data};
+	int e = store_exec_text(db, mark_sql, params, 1);
+	return e < 0 ? e : sqlite3_changes(db);
+}
+
+/* The UPSERT that decides whether a month is announced: once per day, never for an older day. */
+static void
+test_leader_warning_once_a_day(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	g_assert_cmpint(store_write_sync(f->s, mark_txn, "2026-11-28"), ==, 1);
+	g_assert_cmpint(store_write_sync(f->s, mark_txn, "2026-11-28"), ==, 0);
+	g_assert_cmpint(store_write_sync(f->s, mark_txn, "2026-11-27"), ==, 0);
+	g_assert_cmpint(store_write_sync(f->s, mark_txn, "2026-11-29"), ==, 1);
+	g_assert_cmpint(store_write_sync(f->s, mark_txn, "29-11-2026"), ==, -EINVAL);
+}
+
 static void
 test_offsets(void)
 {
@@ -249,6 +398,12 @@ main(int argc, char **argv)
 	g_test_add("/schedule/schema/reminder-sent-once", struct fx, NULL, fx_setup,
 		   test_sent_once, fx_teardown);
 	g_test_add("/schedule/ics", struct fx, NULL, fx_setup, test_ics, fx_teardown);
+	g_test_add("/schedule/schema/sequence", struct fx, NULL, fx_setup, test_sequence,
+		   fx_teardown);
+	g_test_add("/schedule/schema/dialogue-double-booking", struct fx, NULL, fx_setup,
+		   test_dialogue_double_booking, fx_teardown);
+	g_test_add("/schedule/schema/leader-warning-once-a-day", struct fx, NULL, fx_setup,
+		   test_leader_warning_once_a_day, fx_teardown);
 	g_test_add_func("/schedule/offsets", test_offsets);
 	g_test_add_func("/schedule/cursor", test_cursor);
 	return g_test_run();
