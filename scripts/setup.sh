@@ -12,7 +12,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 RUN_PKGS=(build-essential meson ninja-build pkg-config libglib2.0-dev libwebsockets-dev
-  libwebsockets-evlib-glib libsqlite3-dev sqlite3 libjansson-dev libjwt-dev libsodium-dev)
+  libwebsockets-evlib-glib libsqlite3-dev sqlite3 libjansson-dev libjwt-dev libsodium-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev libnice-dev
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice)
 TEST_PKGS=(prometheus openssl)
 
 missing_pkgs() {
