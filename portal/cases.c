@@ -91,6 +91,7 @@ struct cases {
 	guint sweep;
 	GHashTable *warned; /* case id → "overdue" / "due_soon" last announced */
 	GHashTable *citizen_macs; /* user id → keyed hash of their national id ("" when none) */
+	bool fts_pending;         /* intake wrote rows to temp.fts_pending in this group */
 };
 
 /* One row of `cases`, owned strings. */
@@ -1250,8 +1251,9 @@ intake_txn(sqlite3 *db, void *data)
 	store_stmt_release(st);
 	free(resp_text);
 	if (rc == SQLITE_DONE) {
-		rc = store_stmt_get(db, "INSERT INTO cases_fts (rowid, title, content) SELECT rowid, "
-					"?2, ?3 FROM cases WHERE id = ?1", &st);
+		/* Indexed once per group (index_pending): FTS5 would flush a segment per job. */
+		rc = store_stmt_get(db, "INSERT INTO temp.fts_pending (case_rowid, title, content) "
+					"SELECT rowid, ?2, ?3 FROM cases WHERE id = ?1", &st);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(st, 2,
@@ -1261,6 +1263,7 @@ intake_txn(sqlite3 *db, void *data)
 					  search_fold(json_string_value(json_object_get(p, "content"))),
 					  -1, g_free);
 			rc = sqlite3_step(st);
+			c->fts_pending = true;
 		}
 		store_stmt_release(st);
 	}
@@ -3009,6 +3012,9 @@ static const struct rpc_method case_methods[] = {
 	 .result_schema = "{\"type\":\"object\",\"required\":[\"reception_id\"]}"},
 };
 
+static int index_pending(sqlite3 *db, void *data);
+static int create_pending_txn(sqlite3 *db, void *data);
+
 struct cases *
 cases_create(struct rpc *rpc, struct store *store, struct seal *seal, struct td_calendar *cal,
 	     const struct cases_options *opts, GError **error)
@@ -3029,8 +3035,57 @@ cases_create(struct rpc *rpc, struct store *store, struct seal *seal, struct td_
 		cases_destroy(c);
 		return NULL;
 	}
+	/* A connection's temp table: created once, before the loop runs. */
+	if (store_write_sync(store, create_pending_txn, NULL) < 0) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "cannot create temp.fts_pending");
+		cases_destroy(c);
+		return NULL;
+	}
+	store_add_group_end(store, index_pending, c);
 	c->sweep = g_timeout_add_seconds(c->opts.sweep_interval_s, sweep_tick, c);
 	return c;
+}
+
+/*
+ * The full-text rows of a group's new cases, written at the end of the group in
+ * one statement: FTS5 flushes its pending terms into a new segment at every
+ * savepoint, and each job has one, so an insert per intake cost a segment (and
+ * later merges) per case. Same transaction: a case is searchable as soon as
+ * its submit is answered, and a failed group leaves neither.
+ */
+static int
+index_pending(sqlite3 *db, void *data)
+{
+	struct cases *c = data;
+	if (!c->fts_pending) {
+		return 0;
+	}
+	int rc = SQLITE_ERROR;
+	{
+		g_autoptr(StoreStmt) st = store_stmt(
+			db, "INSERT INTO cases_fts (rowid, title, content) SELECT case_rowid, title, "
+			    "content FROM temp.fts_pending ORDER BY case_rowid");
+		rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	}
+	if (rc == SQLITE_DONE) {
+		g_autoptr(StoreStmt) st = store_stmt(db, "DELETE FROM temp.fts_pending");
+		rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+	}
+	if (rc != SQLITE_DONE) {
+		td_error(MOD, "full-text rows not written", "err=\"%s\"", sqlite3_errmsg(db));
+		return -EIO;
+	}
+	c->fts_pending = false;
+	return 0;
+}
+
+static int
+create_pending_txn(sqlite3 *db, void *data)
+{
+	return store_exec_text(db,
+			       "CREATE TEMP TABLE IF NOT EXISTS fts_pending (case_rowid INTEGER "
+			       "PRIMARY KEY, title TEXT NOT NULL, content TEXT NOT NULL)",
+			       NULL, 0);
 }
 
 void

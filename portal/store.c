@@ -88,6 +88,11 @@ struct store {
 	GQueue group;    /* struct job *: the group being built or committed */
 	GSource *kick;   /* idle or retry timer that starts the next group */
 	bool committing; /* the commit thread owns the writer */
+	struct {
+		store_txn_fn fn;
+		void *data;
+	} group_end[4]; /* store_add_group_end() */
+	unsigned n_group_end;
 	gint64 group_start;
 	gint64 busy_since; /* first failed BEGIN of a run of SQLITE_BUSY, or 0 */
 	unsigned busy_delay_ms;
@@ -794,6 +799,13 @@ start_group(struct store *s)
 	for (GList *l = s->group.head; l && ok; l = l->next) {
 		ok = run_job(s, l->data);
 	}
+	for (unsigned i = 0; i < s->n_group_end && ok; i++) {
+		int r = s->group_end[i].fn(s->writer, s->group_end[i].data);
+		if (r < 0) {
+			td_error("store", "end of group failed", "err=%d", r);
+			ok = false;
+		}
+	}
 	if (!ok) {
 		if (!sqlite3_get_autocommit(s->writer)) {
 			int rc = step_once(s->stmts[STMT_ROLLBACK]);
@@ -812,6 +824,15 @@ start_group(struct store *s)
 	g_source_set_static_name(s->result, "td-store-commit-done");
 	g_source_set_callback(s->result, commit_done_cb, s, NULL);
 	g_async_queue_push(s->to_thread, GINT_TO_POINTER(MSG_COMMIT));
+}
+
+void
+store_add_group_end(struct store *s, store_txn_fn fn, void *data)
+{
+	g_return_if_fail(s->n_group_end < G_N_ELEMENTS(s->group_end));
+	s->group_end[s->n_group_end].fn = fn;
+	s->group_end[s->n_group_end].data = data;
+	s->n_group_end++;
 }
 
 static gboolean

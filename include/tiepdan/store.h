@@ -88,6 +88,14 @@ typedef void (*store_done_fn)(int status, void *data);
 int store_write(struct store *s, store_txn_fn fn, store_done_fn done, void *data) TD_WUR;
 
 /**
+ * Adds fn to what runs once at the end of every group, after its jobs, in the same
+ * transaction and outside any job's savepoint: work that is cheaper once per group than once
+ * per job (FTS5 flushes its pending terms into a new segment at every savepoint). fn
+ * returning a negative code fails the whole group (every job is answered -EIO). At most 4.
+ */
+void store_add_group_end(struct store *s, store_txn_fn fn, void *data);
+
+/**
  * Runs fn in its own BEGIN IMMEDIATE ... COMMIT on the calling thread and
  * returns fn's code, or -EIO when the commit failed. For tiepdan-admin and
  * start-up work before the loop runs.

@@ -588,6 +588,54 @@ test_failing_job(struct fx *f, gconstpointer unused)
 	g_assert_true(meta_has(f->s, "d"));
 }
 
+/* store_add_group_end(): once per group, after the jobs, in their transaction; a failure
+ * fails the whole group. */
+struct group_end {
+	unsigned calls;
+	int ret;
+};
+
+static int
+group_end_fn(sqlite3 *db, void *data)
+{
+	struct group_end *g = data;
+	g->calls++;
+	if (g->ret < 0) {
+		return g->ret;
+	}
+	char key[32];
+	g_snprintf(key, sizeof(key), "end-%u", g->calls);
+	return store_exec_text(db, "INSERT INTO meta (key, value) VALUES (?1, 'x')",
+	                       (const char *const[]){key}, 1);
+}
+
+static void
+test_group_end(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	struct group_end g = {0};
+	store_add_group_end(f->s, group_end_fn, &g);
+	struct small_job jobs[] = {{.key = "g1"}, {.key = "g2"}, {.key = "g3"}};
+	bool all_done;
+	unsigned left;
+	queue_small(f->s, jobs, G_N_ELEMENTS(jobs), &all_done, &left);
+	iterate_until(&all_done);
+	g_assert_cmpuint(f->groups, ==, 1);
+	g_assert_cmpuint(g.calls, ==, 1);
+	g_assert_true(meta_has(f->s, "g1"));
+	g_assert_true(meta_has(f->s, "end-1"));
+
+	g.ret = -EIO;
+	struct small_job more[] = {{.key = "h1"}, {.key = "h2"}};
+	queue_small(f->s, more, G_N_ELEMENTS(more), &all_done, &left);
+	iterate_until(&all_done);
+	g_assert_cmpuint(g.calls, ==, 2);
+	g_assert_cmpint(more[0].status, ==, -EIO);
+	g_assert_cmpint(more[1].status, ==, -EIO);
+	g_assert_false(meta_has(f->s, "h1"));
+	g_assert_false(meta_has(f->s, "h2"));
+}
+
 static int
 make_deferred_fk(sqlite3 *db, void *data)
 {
@@ -1071,6 +1119,7 @@ main(int argc, char **argv)
 	FX_TEST("/store/write-sync", test_write_sync);
 	FX_TEST("/store/backup", test_backup);
 	FX_TEST("/store/statement-cache", test_statement_cache);
+	FX_TEST("/store/group-end", test_group_end);
 	FX_TEST("/demo/load", test_demo);
 	g_test_add_func("/auth/password", test_password);
 	g_test_add_func("/store/new-id", test_new_id);
