@@ -381,7 +381,8 @@ slot_load(struct schedule *s, sqlite3 *db, const char *slot_id, struct slot_row 
 
 /*
  * Whether citizen_id may take a seat in slot now, and which: the refusal
- * reason ("overlap", "limit", "full") or NULL with *seat the lowest free seat.
+ * reason ("overlap": another appointment or a dialogue of theirs at that time;
+ * "limit", "full") or NULL with *seat the lowest free seat.
  * exclude_id (nullable) is an appointment of the citizen that is being moved:
  * it neither overlaps nor counts toward the limit. Order of the checks: an
  * overlap (also holding this very slot) and the limit are about the citizen
@@ -395,10 +396,14 @@ seat_for(struct schedule *s, sqlite3 *db, const char *citizen_id, const char *sl
 	int rc;
 	*reason = NULL;
 	*seat = 0;
+	/* Another active appointment, or a dialogue they take part in, at that time. */
 	if (prepare(s, db,
 		    "SELECT 1 FROM appointments a JOIN slots s ON s.id = a.slot_id WHERE "
 		    "a.citizen_id = ?1 AND a.status = 'active' AND a.id IS NOT ?2 AND "
-		    "s.start_s < ?4 AND s.end_s > ?3 LIMIT 1",
+		    "s.start_s < ?4 AND s.end_s > ?3 "
+		    "UNION ALL SELECT 1 FROM dialogue_participants p JOIN dialogues d ON "
+		    "d.id = p.dialogue_id WHERE p.user_id = ?1 AND d.start_s < ?4 AND "
+		    "d.end_s > ?3 LIMIT 1",
 		    &st) < 0) {
 		return -EIO;
 	}

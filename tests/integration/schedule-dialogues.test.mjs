@@ -117,6 +117,20 @@ describe('dialogue.schedule: double booking', () => {
 		await ok(s.staff, 'dialogue.schedule', dialogue(caseId, d, '08:45', '09:30', [{ user_id: c.user_id, role: 'complainant' }]));
 	});
 
+	test('the other way round: a citizen invited to a dialogue cannot book a slot overlapping it (-32009 overlap); a touching slot and other citizens can', async () => {
+		const d = ahead(11);
+		const { c, caseId } = await newCase();
+		const other = await newCitizen(server);
+		await ok(s.staff, 'dialogue.schedule', dialogue(caseId, d, '10:00', '11:00', [{ user_id: c.user_id, role: 'complainant' }]));
+		const sch = await ok(s.staff, 'schedule.create', {
+			agency_id: ward, host_id: s.official.user.id, start: at(d, '10:30'), end: at(d, '11:30'), slot_minutes: 30, capacity: 2, mode: 'in_person',
+		});
+		const [during, after] = sch.slots;
+		await fails(c.client, 'appointment.book', { slot_id: during.slot_id, topic: 'Trùng giờ đối thoại' }, CONFLICT, 'overlap');
+		await ok(other.client, 'appointment.book', { slot_id: during.slot_id, topic: 'Người khác' });
+		await ok(c.client, 'appointment.book', { slot_id: after.slot_id, topic: 'Sau buổi đối thoại' });
+	});
+
 	test("an appointment of an agency the caller does not serve is told by its time only, without its id", async () => {
 		const d = ahead(9);
 		const { c, caseId } = await newCase();
