@@ -275,6 +275,130 @@ citizen_mac(struct cases *c, sqlite3 *db, const char *user_id)
 }
 
 /*
+ * Who may see a case: its petitioners (by account or national-id hash) and
+ * the agencies that hold or held it, with their ancestors for leaders and the
+ * inspectorates above them. Loaded once, it answers for any number of
+ * identities from their grants in memory (an event to every bound connection).
+ */
+struct audience {
+	struct cases *c;
+	const struct case_row *row;
+	GHashTable *macs;          /* co-petitioners' keyed national-id hashes */
+	GHashTable *direct;        /* officials, leaders and staff of these see it */
+	GHashTable *leaders;       /* leaders of these (the above and their ancestors) see it */
+	GHashTable *inspectorates; /* inspectors of these (under one of the above) see it */
+};
+
+static void
+audience_load(struct audience *a, struct cases *c, sqlite3 *db, const struct case_row *r)
+{
+	a->c = c;
+	a->row = r;
+	a->macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->direct = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->leaders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	a->inspectorates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_hash_table_add(a->direct, g_strdup(r->agency_id));
+	{
+		g_autoptr(StoreStmt) st =
+			store_stmt(db, "SELECT mac FROM case_persons WHERE case_id = ?1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				g_hash_table_add(a->macs, col(st, 0));
+			}
+		}
+	}
+	{
+		g_autoptr(StoreStmt) st =
+			store_stmt(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1");
+		if (st) {
+			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				g_hash_table_add(a->direct, col(st, 0));
+			}
+		}
+	}
+	GHashTableIter it;
+	gpointer agency;
+	g_hash_table_iter_init(&it, a->direct);
+	while (g_hash_table_iter_next(&it, &agency, NULL)) {
+		GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
+		if (access_agency_chain(db, agency, chain) == 0) {
+			for (guint i = 0; i < chain->len; i++) {
+				g_hash_table_add(a->leaders, g_strdup(chain->pdata[i]));
+			}
+		}
+		g_ptr_array_free(chain, TRUE);
+	}
+	g_autoptr(StoreStmt) st = store_stmt(
+		db, "SELECT id, parent_id FROM agencies WHERE level = 'inspectorate' AND "
+		    "parent_id IS NOT NULL");
+	if (st) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *parent = (const char *)sqlite3_column_text(st, 1);
+			if (g_hash_table_contains(a->leaders, parent)) {
+				g_hash_table_add(a->inspectorates, col(st, 0));
+			}
+		}
+	}
+}
+
+static void
+audience_clear(struct audience *a)
+{
+	g_hash_table_destroy(a->macs);
+	g_hash_table_destroy(a->direct);
+	g_hash_table_destroy(a->leaders);
+	g_hash_table_destroy(a->inspectorates);
+}
+
+/* The case's own petitioner or a co-petitioner, by account or by national id. */
+static bool
+audience_owner(struct audience *a, sqlite3 *db, const struct rpc_identity *id)
+{
+	const struct case_row *r = a->row;
+	if (!id || !(id->roles & RPC_CITIZEN)) {
+		return false;
+	}
+	if (r->petitioner_user_id && strcmp(r->petitioner_user_id, id->user_id) == 0) {
+		return true;
+	}
+	const char *mac = citizen_mac(a->c, db, id->user_id);
+	return *mac && (strcmp(mac, r->petitioner_mac) == 0 || g_hash_table_contains(a->macs, mac));
+}
+
+/* Officials, leaders, staff and inspectors: the responsible agency, or one that held it. */
+static bool
+audience_agency_side(struct audience *a, const struct rpc_identity *id)
+{
+	for (size_t i = 0; id && i < id->n_grants; i++) {
+		const struct rpc_grant *g = &id->grants[i];
+		if (!g->agency_id) {
+			continue;
+		}
+		if ((g->role & (RPC_OFFICIAL | RPC_LEADER | RPC_STAFF)) &&
+		    g_hash_table_contains(a->direct, g->agency_id)) {
+			return true;
+		}
+		if (g->role == RPC_LEADER && g_hash_table_contains(a->leaders, g->agency_id)) {
+			return true;
+		}
+		if (g->role == RPC_INSPECTOR &&
+		    g_hash_table_contains(a->inspectorates, g->agency_id)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+audience_has(struct audience *a, sqlite3 *db, const struct rpc_identity *id)
+{
+	return audience_owner(a, db, id) || audience_agency_side(a, id);
+}
+
+/*
  * A citizen owns a case they filed, or whose petitioner or co-petitioner
  * carries their national id (a paper petition registered for them, a group
  * petition they co-signed). National ids are compared through the keyed hash.
@@ -283,54 +407,21 @@ static bool
 citizen_owns(struct cases *c, sqlite3 *db, const struct rpc_identity *id,
 	     const struct case_row *r)
 {
-	if (!(id->roles & RPC_CITIZEN)) {
-		return false;
-	}
-	if (r->petitioner_user_id && strcmp(r->petitioner_user_id, id->user_id) == 0) {
-		return true;
-	}
-	const char *mac = citizen_mac(c, db, id->user_id);
-	if (!*mac) {
-		return false;
-	}
-	if (strcmp(mac, r->petitioner_mac) == 0) {
-		return true;
-	}
-	g_autoptr(StoreStmt) st =
-		store_stmt(db, "SELECT 1 FROM case_persons WHERE case_id = ?1 AND mac = ?2");
-	if (!st) {
-		return false;
-	}
-	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, mac, -1, SQLITE_STATIC);
-	return sqlite3_step(st) == SQLITE_ROW;
+	struct audience a;
+	audience_load(&a, c, db, r);
+	bool owns = audience_owner(&a, db, id);
+	audience_clear(&a);
+	return owns;
 }
 
-/* Officials, leaders, staff and inspectors: the responsible agency, or one that held it. */
 static bool
-agency_side_sees(sqlite3 *db, const struct rpc_identity *id, const struct case_row *r)
+agency_side_sees(struct cases *c, sqlite3 *db, const struct rpc_identity *id,
+		 const struct case_row *r)
 {
-	if (access_sees_agency(db, id, r->agency_id)) {
-		return true;
-	}
-	/* The holders first (access_sees_agency runs statements of its own). */
-	GPtrArray *holders = g_ptr_array_new_with_free_func(g_free);
-	{
-		g_autoptr(StoreStmt) st =
-			store_stmt(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1");
-		if (st) {
-			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-			while (sqlite3_step(st) == SQLITE_ROW) {
-				g_ptr_array_add(holders, col(st, 0));
-			}
-		}
-	}
-	bool seen = false;
-	for (guint i = 0; i < holders->len && !seen; i++) {
-		const char *a = holders->pdata[i];
-		seen = strcmp(a, r->agency_id) != 0 && access_sees_agency(db, id, a);
-	}
-	g_ptr_array_free(holders, TRUE);
+	struct audience a;
+	audience_load(&a, c, db, r);
+	bool seen = audience_agency_side(&a, id);
+	audience_clear(&a);
 	return seen;
 }
 
@@ -338,7 +429,11 @@ static bool
 case_visible(struct cases *c, sqlite3 *db, const struct rpc_identity *id,
 	     const struct case_row *r)
 {
-	return id && (citizen_owns(c, db, id, r) || agency_side_sees(db, id, r));
+	struct audience a;
+	audience_load(&a, c, db, r);
+	bool seen = audience_has(&a, db, id);
+	audience_clear(&a);
+	return seen;
 }
 
 /* The denouncer's identity: only the officials and leaders of the responsible agency. */
@@ -680,122 +775,6 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 }
 
 /* ---- events ---- */
-
-/*
- * Who may see a case, worked out once for an event instead of once per bound
- * connection: the same answer as case_visible(), from the case's co-petitioners
- * and the agencies that hold or held it, compared with each identity's grants in
- * memory.
- */
-struct audience {
-	struct cases *c;
-	const struct case_row *row;
-	GHashTable *macs;          /* co-petitioners' keyed national-id hashes */
-	GHashTable *direct;        /* officials, leaders and staff of these see it */
-	GHashTable *leaders;       /* leaders of these (the above and their ancestors) see it */
-	GHashTable *inspectorates; /* inspectors of these (under one of the above) see it */
-};
-
-static void
-audience_load(struct audience *a, struct cases *c, sqlite3 *db, const struct case_row *r)
-{
-	a->c = c;
-	a->row = r;
-	a->macs = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	a->direct = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	a->leaders = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	a->inspectorates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	g_hash_table_add(a->direct, g_strdup(r->agency_id));
-	{
-		g_autoptr(StoreStmt) st =
-			store_stmt(db, "SELECT mac FROM case_persons WHERE case_id = ?1");
-		if (st) {
-			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-			while (sqlite3_step(st) == SQLITE_ROW) {
-				g_hash_table_add(a->macs, col(st, 0));
-			}
-		}
-	}
-	{
-		g_autoptr(StoreStmt) st =
-			store_stmt(db, "SELECT agency_id FROM case_holders WHERE case_id = ?1");
-		if (st) {
-			sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-			while (sqlite3_step(st) == SQLITE_ROW) {
-				g_hash_table_add(a->direct, col(st, 0));
-			}
-		}
-	}
-	GHashTableIter it;
-	gpointer agency;
-	g_hash_table_iter_init(&it, a->direct);
-	while (g_hash_table_iter_next(&it, &agency, NULL)) {
-		GPtrArray *chain = g_ptr_array_new_with_free_func(g_free);
-		if (access_agency_chain(db, agency, chain) == 0) {
-			for (guint i = 0; i < chain->len; i++) {
-				g_hash_table_add(a->leaders, g_strdup(chain->pdata[i]));
-			}
-		}
-		g_ptr_array_free(chain, TRUE);
-	}
-	g_autoptr(StoreStmt) st = store_stmt(
-		db, "SELECT id, parent_id FROM agencies WHERE level = 'inspectorate' AND "
-		    "parent_id IS NOT NULL");
-	if (st) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *parent = (const char *)sqlite3_column_text(st, 1);
-			if (g_hash_table_contains(a->leaders, parent)) {
-				g_hash_table_add(a->inspectorates, col(st, 0));
-			}
-		}
-	}
-}
-
-static void
-audience_clear(struct audience *a)
-{
-	g_hash_table_destroy(a->macs);
-	g_hash_table_destroy(a->direct);
-	g_hash_table_destroy(a->leaders);
-	g_hash_table_destroy(a->inspectorates);
-}
-
-static bool
-audience_has(struct audience *a, sqlite3 *db, const struct rpc_identity *id)
-{
-	if (!id) {
-		return false;
-	}
-	const struct case_row *r = a->row;
-	if (id->roles & RPC_CITIZEN) {
-		if (r->petitioner_user_id && strcmp(r->petitioner_user_id, id->user_id) == 0) {
-			return true;
-		}
-		const char *mac = citizen_mac(a->c, db, id->user_id);
-		if (*mac && (strcmp(mac, r->petitioner_mac) == 0 ||
-			     g_hash_table_contains(a->macs, mac))) {
-			return true;
-		}
-	}
-	for (size_t i = 0; i < id->n_grants; i++) {
-		const struct rpc_grant *g = &id->grants[i];
-		if (!g->agency_id) {
-			continue;
-		}
-		if ((g->role & (RPC_OFFICIAL | RPC_LEADER | RPC_STAFF)) &&
-		    g_hash_table_contains(a->direct, g->agency_id)) {
-			return true;
-		}
-		if (g->role == RPC_LEADER && g_hash_table_contains(a->leaders, g->agency_id)) {
-			return true;
-		}
-		if (g->role == RPC_INSPECTOR &&
-		    g_hash_table_contains(a->inspectorates, g->agency_id)) {
-			return true;
-		}
-	}
-	return false;
-}
 
 struct event_ctx {
 	struct audience audience;
@@ -2250,7 +2229,7 @@ case_timeline(struct rpc_call *call, json_t *params, void *data)
 		return;
 	}
 	/* Internal notes are for the agency side; a denouncer's own acts show no actor. */
-	bool agency_side = agency_side_sees(db, id, &r);
+	bool agency_side = agency_side_sees(c, db, id, &r);
 	bool identity = sees_identity(id, &r);
 	sqlite3_stmt *st = NULL;
 	json_t *items = json_array();
@@ -2291,7 +2270,7 @@ case_verify_chain(struct rpc_call *call, json_t *params, void *data)
 	const struct rpc_identity *id = rpc_call_identity(call);
 	struct case_row r;
 	int e = row_load(db, json_string_value(json_object_get(params, "case_id")), &r);
-	if (e == -ENOENT || (e == 0 && !agency_side_sees(db, id, &r))) {
+	if (e == -ENOENT || (e == 0 && !agency_side_sees(c, db, id, &r))) {
 		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
 		row_clear(&r);
 		return;

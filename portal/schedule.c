@@ -195,6 +195,7 @@ slot_row_json(sqlite3_stmt *st)
 struct notify_ctx {
 	const char *method;
 	json_t *params;
+	const char *staff_of; /* (nullable) only the staff of this agency */
 	unsigned sent;
 };
 
@@ -202,7 +203,9 @@ static void
 notify_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
 {
 	struct notify_ctx *n = data;
-	(void)id;
+	if (n->staff_of && !(id && access_holds(id, RPC_STAFF, n->staff_of))) {
+		return;
+	}
 	if (rpc_notify(rpc, client_id, n->method, json_incref(n->params)) == 0) {
 		n->sent++;
 	}
@@ -881,32 +884,17 @@ leader_warnings_mark(struct schedule *s, sqlite3 *db, GPtrArray *warnings, const
 	return 0;
 }
 
-struct leader_send {
-	const char *agency_id;
-	json_t *params;
-	unsigned sent;
-};
-
-static void
-leader_send_one(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, void *data)
-{
-	struct leader_send *ls = data;
-	if (id && access_holds(id, RPC_STAFF, ls->agency_id) &&
-	    rpc_notify(rpc, client_id, "event.schedule.leader_days_short",
-		       json_incref(ls->params)) == 0) {
-		ls->sent++;
-	}
-}
-
 /* After the COMMIT of the marks: sends the warnings marked now, and remembers the day. */
 static void
 leader_warnings_send(struct schedule *s, GPtrArray *warnings, guint32 julian)
 {
 	for (guint i = 0; i < warnings->len; i++) {
 		struct leader_warning *w = warnings->pdata[i];
-		struct leader_send ls = {.agency_id = w->agency_id, .params = w->params};
+		struct notify_ctx ls = {.method = "event.schedule.leader_days_short",
+					.params = w->params,
+					.staff_of = w->agency_id};
 		if (w->announce) {
-			rpc_foreach_identity(s->rpc, leader_send_one, &ls);
+			rpc_foreach_identity(s->rpc, notify_one, &ls);
 		}
 		leader_set_checked(s, w->agency_id, w->month, julian);
 		td_info(MOD, "leader days short", "agency=%s month=%s announced=%s connections=%u",
