@@ -31,6 +31,7 @@ enum setting_id {
 	S_TLS_KEY,
 	S_LOG_LEVEL,
 	S_SYNCHRONOUS,
+	S_CACHE_MB,
 	S_TIMEZONE,
 	S_ACCESS_TTL,
 	S_REFRESH_TTL,
@@ -80,6 +81,8 @@ static const struct setting settings[S_COUNT] = {
 	[S_LOG_LEVEL] = {"log_level", "log", "level", "info", "LEVEL", "debug, info, warn or error"},
 	[S_SYNCHRONOUS] = {"synchronous", "store", NULL, "full", "MODE",
 			   "SQLite synchronous mode: full (durable on power loss) or normal"},
+	[S_CACHE_MB] = {"cache_mb", "store", NULL, "64", "MIB",
+			"SQLite page cache of each of the server's two connections"},
 	[S_TIMEZONE] = {"timezone", "server", NULL, "Asia/Ho_Chi_Minh", "ZONE", "the portal's time zone"},
 	[S_ACCESS_TTL] = {"access_token_ttl", "auth", NULL, "900", "SECONDS",
 			  "lifetime of an access token"},
@@ -301,6 +304,12 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		} else {
 			return -EINVAL;
 		}
+		return 0;
+	case S_CACHE_MB:
+		if (parse_uint(value, 1, 65536, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->db_cache_mb = (unsigned)v;
 		return 0;
 	case S_TIMEZONE: {
 		GTimeZone *tz = value ? g_time_zone_new_identifier(value) : NULL;

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <glib-unix.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -208,6 +209,15 @@ main(int argc, char **argv)
 	GError *error = NULL;
 	bool help = false;
 
+	/*
+	 * Keep freed memory in the process: with glibc's defaults every SQLite
+	 * statement that builds a temporary b-tree grew the heap, touched fresh
+	 * pages and gave them back on free, and the page faults and TLB
+	 * shootdowns were a quarter of an intake's CPU.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+
 	if (td_config_load(&app.cfg, &argc, &argv, NULL, &help, &error) < 0) {
 		fprintf(stderr, "tiepdan: %s\nTry 'tiepdan --help'.\n", error->message);
 		g_error_free(error);
@@ -228,6 +238,7 @@ main(int argc, char **argv)
 
 	store_options_init(&sopts);
 	sopts.sync_full = app.cfg.db_sync_full;
+	sopts.cache_mb = app.cfg.db_cache_mb;
 	app.store = store_open(app.cfg.data_dir, &sopts);
 	if (!app.store) {
 		td_error(MOD, "cannot open the store", "data_dir=\"%s\" err=\"%s\"", app.cfg.data_dir,

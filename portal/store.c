@@ -21,7 +21,10 @@
  *
  * While `committing` is true the commit thread owns the writer connection and
  * nothing on the loop touches it; jobs that arrive meanwhile wait in `queue`
- * and form the next group. The loop never blocks on the write lock either:
+ * and form the next group. A group of off-loop jobs (store_write_off_loop())
+ * goes to the thread whole: MSG_RUN makes it BEGIN, run the jobs and the
+ * group ends, and COMMIT there, and the loop meanwhile only reads, receives
+ * and answers. The loop never blocks on the write lock either:
  * BEGIN runs with a zero busy timeout and, when another process (tiepdan-admin)
  * holds the lock, the kick is retried from a timer with a growing delay.
  */
@@ -59,6 +62,7 @@ static const struct {
 enum {
 	MSG_COMMIT = 1,
 	MSG_QUIT = 2,
+	MSG_RUN = 3,
 };
 
 /* Retry delays while another process holds the write lock. */
@@ -70,6 +74,7 @@ struct job {
 	store_done_fn done;
 	void *data;
 	int status;
+	bool off_loop;
 };
 
 struct store {
@@ -102,6 +107,7 @@ struct store {
 	GThread *thread;
 	GAsyncQueue *to_thread;
 	GSource *result;
+	int begin_rc; /* MSG_RUN: BEGIN's answer on the thread */
 	int commit_rc;
 	gint64 commit_end;
 
@@ -334,6 +340,7 @@ store_options_init(struct store_options *opts)
 {
 	*opts = (struct store_options){
 	    .sync_full = true,
+	    .cache_mb = 64,
 	    .busy_timeout_ms = 5000,
 	    .max_queued = 100000,
 	    .async = true,
@@ -419,7 +426,15 @@ open_conn(const char *path, const struct store_options *opts, bool readonly, sql
 		rc = SQLITE_ERROR;
 		goto fail;
 	}
-	if ((rc = exec(db, "PRAGMA foreign_keys = ON")) != SQLITE_OK ||
+	/*
+	 * SQLite's default page cache (2 MiB) held a fraction of the pages one
+	 * intake touches once the cases outgrew it, and each miss was a pread.
+	 */
+	char cache[64];
+	g_snprintf(cache, sizeof(cache), "PRAGMA cache_size = -%u",
+	           (opts->cache_mb ? opts->cache_mb : 64) * 1024u);
+	if ((rc = exec(db, cache)) != SQLITE_OK ||
+	    (rc = exec(db, "PRAGMA foreign_keys = ON")) != SQLITE_OK ||
 	    (rc = exec(db, opts->sync_full ? "PRAGMA synchronous = FULL"
 	                                   : "PRAGMA synchronous = NORMAL")) != SQLITE_OK) {
 		goto fail;
@@ -740,61 +755,65 @@ run_job(struct store *s, struct job *j)
 	return true;
 }
 
-/*
- * BEGIN on the loop. Busy: another process holds the write lock; retry later
- * and keep the jobs. Any other error: the database is unusable right now, so
- * the waiting jobs are answered -EIO instead of waiting forever.
- */
-static bool
-begin(struct store *s)
-{
-	sqlite3_busy_timeout(s->writer, 0);
-	int rc = step_once(s->stmts[STMT_BEGIN]);
-	sqlite3_busy_timeout(s->writer, s->opts.busy_timeout_ms);
-	gint64 now = g_get_monotonic_time();
+static gboolean commit_done_cb(gpointer data);
 
-	if (rc == SQLITE_DONE) {
-		if (s->busy_since) {
-			td_info("store", "write lock acquired", "waited_ms=%" G_GINT64_FORMAT,
-			        (now - s->busy_since) / 1000);
-			s->busy_since = 0;
-		}
-		return true;
-	}
+/*
+ * After a BEGIN that did not succeed (on the loop, or on the thread for a
+ * group of off-loop jobs, which is back in the queue then). Busy: another
+ * process holds the write lock; retry later and keep the jobs. Any other
+ * error: the database is unusable right now, so the waiting jobs are answered
+ * -EIO instead of waiting forever.
+ */
+static void
+begin_failed(struct store *s, int rc)
+{
 	if (is_busy(rc)) {
 		if (!s->busy_since) {
 			td_warn("store", "write lock held by another connection, retrying",
 			        "queued=%u", s->queue.length);
-			s->busy_since = now;
+			s->busy_since = g_get_monotonic_time();
 			s->busy_delay_ms = BUSY_DELAY_MIN_MS;
 		} else {
 			s->busy_delay_ms = MIN(s->busy_delay_ms * 2, BUSY_DELAY_MAX_MS);
 		}
 		schedule_kick(s, s->busy_delay_ms);
-		return false;
+		return;
 	}
 	log_db(TD_LOG_ERROR, "cannot begin a transaction", s->writer, rc, "BEGIN IMMEDIATE");
 	s->busy_since = 0;
 	s->group = s->queue;
 	g_queue_init(&s->queue);
 	finish_group(s, false, 0);
-	return false;
 }
 
 static void
-start_group(struct store *s)
+begin_done(struct store *s)
 {
-	if (s->committing || g_queue_is_empty(&s->queue)) {
-		return;
+	if (s->busy_since) {
+		td_info("store", "write lock acquired", "waited_ms=%" G_GINT64_FORMAT,
+		        (g_get_monotonic_time() - s->busy_since) / 1000);
+		s->busy_since = 0;
 	}
-	gint64 start = g_get_monotonic_time();
-	if (!begin(s)) {
-		return;
-	}
+}
 
-	/* Jobs queued by the fns below go to the next group. */
-	s->group = s->queue;
-	g_queue_init(&s->queue);
+/* BEGIN IMMEDIATE without waiting: a busy lock is retried from the loop. */
+static int
+begin_now(struct store *s)
+{
+	sqlite3_busy_timeout(s->writer, 0);
+	int rc = step_once(s->stmts[STMT_BEGIN]);
+	sqlite3_busy_timeout(s->writer, s->opts.busy_timeout_ms);
+	return rc;
+}
+
+/*
+ * The jobs of s->group in their savepoints, then the group ends, on the thread
+ * that owns the writer. False (and the transaction rolled back) when the group
+ * cannot be committed.
+ */
+static bool
+run_group(struct store *s)
+{
 	bool ok = true;
 	for (GList *l = s->group.head; l && ok; l = l->next) {
 		ok = run_job(s, l->data);
@@ -806,24 +825,66 @@ start_group(struct store *s)
 			ok = false;
 		}
 	}
-	if (!ok) {
-		if (!sqlite3_get_autocommit(s->writer)) {
-			int rc = step_once(s->stmts[STMT_ROLLBACK]);
-			if (rc != SQLITE_DONE) {
-				log_db(TD_LOG_ERROR, "rollback failed", s->writer, rc, "ROLLBACK");
-			}
+	if (!ok && !sqlite3_get_autocommit(s->writer)) {
+		int rc = step_once(s->stmts[STMT_ROLLBACK]);
+		if (rc != SQLITE_DONE) {
+			log_db(TD_LOG_ERROR, "rollback failed", s->writer, rc, "ROLLBACK");
 		}
-		finish_group(s, false, (g_get_monotonic_time() - start) / 1e6);
-		return;
 	}
+	return ok;
+}
 
+/* Moves the longest run of jobs of the head's kind from the queue to the group. */
+static bool
+take_group(struct store *s)
+{
+	struct job *head = g_queue_peek_head(&s->queue);
+	bool off_loop = head->off_loop;
+	g_queue_init(&s->group);
+	while ((head = g_queue_peek_head(&s->queue)) && head->off_loop == off_loop) {
+		g_queue_push_tail(&s->group, g_queue_pop_head(&s->queue));
+	}
+	return off_loop;
+}
+
+static void
+hand_to_thread(struct store *s, int msg, gint64 start)
+{
 	s->committing = true;
 	s->group_start = start;
 	s->result = g_idle_source_new();
 	g_source_set_priority(s->result, G_PRIORITY_HIGH);
 	g_source_set_static_name(s->result, "td-store-commit-done");
 	g_source_set_callback(s->result, commit_done_cb, s, NULL);
-	g_async_queue_push(s->to_thread, GINT_TO_POINTER(MSG_COMMIT));
+	g_async_queue_push(s->to_thread, GINT_TO_POINTER(msg));
+}
+
+static void
+start_group(struct store *s)
+{
+	if (s->committing || g_queue_is_empty(&s->queue)) {
+		return;
+	}
+	gint64 start = g_get_monotonic_time();
+	struct job *head = g_queue_peek_head(&s->queue);
+	if (head->off_loop) {
+		take_group(s);
+		hand_to_thread(s, MSG_RUN, start);
+		return;
+	}
+	int rc = begin_now(s);
+	if (rc != SQLITE_DONE) {
+		begin_failed(s, rc);
+		return;
+	}
+	begin_done(s);
+	/* Jobs queued by the fns below go to the next group. */
+	take_group(s);
+	if (!run_group(s)) {
+		finish_group(s, false, (g_get_monotonic_time() - start) / 1e6);
+		return;
+	}
+	hand_to_thread(s, MSG_COMMIT, start);
 }
 
 void
@@ -852,6 +913,17 @@ commit_done_cb(gpointer data)
 	g_source_unref(s->result);
 	s->result = NULL;
 	s->committing = false;
+	if (s->begin_rc != SQLITE_DONE) {
+		/* An off-loop group that could not begin: back to the head of the queue. */
+		struct job *j;
+		while ((j = g_queue_pop_tail(&s->group))) {
+			g_queue_push_head(&s->queue, j);
+		}
+		begin_failed(s, s->begin_rc);
+		maybe_closed(s);
+		return G_SOURCE_REMOVE;
+	}
+	begin_done(s);
 	finish_group(s, s->commit_rc == SQLITE_DONE, (s->commit_end - s->group_start) / 1e6);
 	return G_SOURCE_REMOVE;
 }
@@ -869,6 +941,21 @@ commit_thread(gpointer data)
 		int msg = GPOINTER_TO_INT(g_async_queue_pop(s->to_thread));
 		if (msg == MSG_QUIT) {
 			break;
+		}
+		s->begin_rc = SQLITE_DONE;
+		if (msg == MSG_RUN) {
+			s->begin_rc = begin_now(s);
+			if (s->begin_rc != SQLITE_DONE) {
+				s->commit_end = g_get_monotonic_time();
+				g_source_attach(s->result, s->ctx);
+				continue;
+			}
+			if (!run_group(s)) {
+				s->commit_rc = SQLITE_ABORT;
+				s->commit_end = g_get_monotonic_time();
+				g_source_attach(s->result, s->ctx);
+				continue;
+			}
 		}
 		int rc = step_once(s->stmts[STMT_COMMIT]);
 		if (rc != SQLITE_DONE) {
@@ -889,8 +976,8 @@ commit_thread(gpointer data)
 	return NULL;
 }
 
-int
-store_write(struct store *s, store_txn_fn fn, store_done_fn done, void *data)
+static int
+queue_job(struct store *s, store_txn_fn fn, store_done_fn done, void *data, bool off_loop)
 {
 	if (!fn) {
 		return -EINVAL;
@@ -905,10 +992,22 @@ store_write(struct store *s, store_txn_fn fn, store_done_fn done, void *data)
 		return -EAGAIN;
 	}
 	struct job *j = g_new(struct job, 1);
-	*j = (struct job){.fn = fn, .done = done, .data = data};
+	*j = (struct job){.fn = fn, .done = done, .data = data, .off_loop = off_loop};
 	g_queue_push_tail(&s->queue, j);
 	schedule_kick(s, 0);
 	return 0;
+}
+
+int
+store_write(struct store *s, store_txn_fn fn, store_done_fn done, void *data)
+{
+	return queue_job(s, fn, done, data, false);
+}
+
+int
+store_write_off_loop(struct store *s, store_txn_fn fn, store_done_fn done, void *data)
+{
+	return queue_job(s, fn, done, data, true);
 }
 
 int

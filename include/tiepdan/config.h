@@ -33,6 +33,7 @@ struct td_config {
 	char *tls_key;           /* (nullable) PEM */
 	enum td_log_level log_level;
 	bool db_sync_full;       /* synchronous=FULL (default) or NORMAL */
+	unsigned db_cache_mb;    /* SQLite page cache per connection, MiB, 64 */
 	char *timezone;          /* "Asia/Ho_Chi_Minh" */
 	/* [auth] */
 	unsigned access_token_ttl;  /* seconds, 900 */

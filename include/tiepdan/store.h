@@ -15,6 +15,12 @@
  * group gets its done callback. A job is answered only after its transaction
  * committed, so every answered write survives a crash.
  *
+ * Jobs queued with store_write_off_loop() run on that thread instead, BEGIN
+ * to COMMIT, so a busy loop and the writer use two cores: a group is made of
+ * consecutive jobs of one kind, and runs on the loop when its jobs are loop
+ * jobs, on the writer thread when they are off-loop jobs. Either way only one
+ * thread owns the writer connection at a time.
+ *
  * Reads on the loop use store_reader(), a separate connection that sees the
  * last committed state.
  */
@@ -32,6 +38,8 @@ struct store;
 struct store_options {
 	/* synchronous=FULL when true (the default), NORMAL otherwise. */
 	bool sync_full;
+	/* the page cache of each connection in MiB (default 64; SQLite's own is 2). */
+	unsigned cache_mb;
 	/* busy_timeout in milliseconds (default 5000). */
 	int busy_timeout_ms;
 	/* at most this many queued write jobs; store_write() answers -EAGAIN past it (default 100000). */
@@ -88,10 +96,23 @@ typedef void (*store_done_fn)(int status, void *data);
 int store_write(struct store *s, store_txn_fn fn, store_done_fn done, void *data) TD_WUR;
 
 /**
+ * Queues a write job whose fn runs on the writer thread, not on the loop (done
+ * still runs on the loop). fn may touch only `db`, its own data (which nothing
+ * else touches until done) and what is safe from any thread: store_stmt() and
+ * the other functions of this header that take a db, logging, seal_*(),
+ * store_time_now(), jansson on its own values. It must not call store_write().
+ * Same answers as store_write().
+ */
+int store_write_off_loop(struct store *s, store_txn_fn fn, store_done_fn done,
+			 void *data) TD_WUR;
+
+/**
  * Adds fn to what runs once at the end of every group, after its jobs, in the same
  * transaction and outside any job's savepoint: work that is cheaper once per group than once
  * per job (FTS5 flushes its pending terms into a new segment at every savepoint). fn
  * returning a negative code fails the whole group (every job is answered -EIO). At most 4.
+ * fn runs on the thread that runs the group, the loop or the writer thread
+ * (store_write_off_loop()), so it must follow the rules of an off-loop fn.
  */
 void store_add_group_end(struct store *s, store_txn_fn fn, void *data);
 

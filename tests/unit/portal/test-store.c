@@ -213,6 +213,7 @@ test_migrations(struct fx *f, gconstpointer unused)
 }
 
 struct pragmas {
+	int cache_size;
 	char *journal_mode;
 	int foreign_keys;
 	int synchronous;
@@ -224,6 +225,7 @@ static int
 read_pragmas(sqlite3 *db, void *data)
 {
 	struct pragmas *p = data;
+	p->cache_size = (int)query_int(db, "PRAGMA cache_size");
 	p->journal_mode = query_text(db, "PRAGMA journal_mode");
 	p->foreign_keys = (int)query_int(db, "PRAGMA foreign_keys");
 	p->synchronous = (int)query_int(db, "PRAGMA synchronous");
@@ -242,6 +244,7 @@ test_pragmas(struct fx *f, gconstpointer unused)
 	g_assert_cmpstr(p.journal_mode, ==, "wal");
 	g_assert_cmpint(p.foreign_keys, ==, 1);
 	g_assert_cmpint(p.synchronous, ==, 2);
+	g_assert_cmpint(p.cache_size, ==, -64 * 1024); /* cache_mb: 64 MiB, as KiB */
 	g_assert_cmpint(p.defensive, ==, 1);
 	g_assert_cmpint(p.dqs_prepare_rc, !=, SQLITE_OK);
 	g_free(p.journal_mode);
@@ -258,11 +261,14 @@ test_pragmas(struct fx *f, gconstpointer unused)
 	struct store_options o;
 	store_options_init(&o);
 	o.sync_full = false;
+	o.cache_mb = 3;
 	f->s = store_open(f->dir, &o);
 	g_assert_nonnull(f->s);
 	p = (struct pragmas){0};
 	g_assert_cmpint(store_write_sync(f->s, read_pragmas, &p), ==, 0);
 	g_assert_cmpint(p.synchronous, ==, 1);
+	g_assert_cmpint(p.cache_size, ==, -3 * 1024);
+	g_assert_cmpint(query_int(store_reader(f->s), "PRAGMA cache_size"), ==, -3 * 1024);
 	g_free(p.journal_mode);
 }
 
@@ -800,6 +806,135 @@ test_busy(struct fx *f, gconstpointer unused)
 	g_assert_true(meta_has(f->s, "after-lock"));
 }
 
+/* ---- off-loop jobs (store_write_off_loop) ---- */
+
+struct where_job {
+	struct small_job small;
+	bool off_loop;
+	GThread *ran_on;
+	unsigned answered_as; /* the order of its answer */
+};
+
+static unsigned where_answers;
+
+static int
+where_fn(sqlite3 *db, void *data)
+{
+	struct where_job *j = data;
+	j->ran_on = g_thread_self();
+	return small_fn(db, &j->small);
+}
+
+static void
+where_done(int status, void *data)
+{
+	struct where_job *j = data;
+	/* done always runs on the loop's thread */
+	g_assert_true(g_main_context_is_owner(g_main_context_default()));
+	j->answered_as = where_answers++;
+	small_done(status, &j->small);
+}
+
+static void
+queue_where(struct store *s, struct where_job *jobs, size_t n, bool *all_done, unsigned *left)
+{
+	*all_done = false;
+	*left = (unsigned)n;
+	where_answers = 0;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i].small.all_done = all_done;
+		jobs[i].small.left = left;
+		int r = jobs[i].off_loop ? store_write_off_loop(s, where_fn, where_done, &jobs[i])
+		                         : store_write(s, where_fn, where_done, &jobs[i]);
+		g_assert_cmpint(r, ==, 0);
+	}
+}
+
+/*
+ * Off-loop jobs run on the writer thread, loop jobs on the loop; a group holds
+ * consecutive jobs of one kind; answers come in queue order; a failing job
+ * rolls back only itself; the group ends run with the off-loop group.
+ */
+static void
+test_off_loop(struct fx *f, gconstpointer unused)
+{
+	struct group_end g = {0};
+	store_add_group_end(f->s, group_end_fn, &g);
+	struct where_job jobs[] = {
+	    {.small = {.key = "o1"}, .off_loop = true},
+	    {.small = {.key = "o2", .ret = -EINVAL}, .off_loop = true},
+	    {.small = {.key = "o3"}, .off_loop = true},
+	    {.small = {.key = "l1"}},
+	    {.small = {.key = "l2"}},
+	    {.small = {.key = "o4"}, .off_loop = true},
+	};
+	bool all_done;
+	unsigned left;
+	GThread *loop = g_thread_self();
+	queue_where(f->s, jobs, G_N_ELEMENTS(jobs), &all_done, &left);
+	iterate_until(&all_done);
+
+	for (size_t i = 0; i < G_N_ELEMENTS(jobs); i++) {
+		g_assert_cmpuint(jobs[i].answered_as, ==, i);
+		if (jobs[i].off_loop) {
+			g_assert_true(jobs[i].ran_on != loop);
+		} else {
+			g_assert_true(jobs[i].ran_on == loop);
+		}
+	}
+	g_assert_cmpint(jobs[1].small.status, ==, -EINVAL);
+	g_assert_false(meta_has(f->s, "o2"));
+	for (size_t i = 0; i < G_N_ELEMENTS(jobs); i++) {
+		if (i != 1) {
+			g_assert_cmpint(jobs[i].small.status, ==, 0);
+			g_assert_true(meta_has(f->s, jobs[i].small.key));
+		}
+	}
+	/* off, loop, off: three groups, each with its group end. */
+	g_assert_cmpuint(f->groups, ==, 3);
+	g_assert_cmpuint(g_array_index(f->group_sizes, unsigned, 0), ==, 3);
+	g_assert_cmpuint(g_array_index(f->group_sizes, unsigned, 1), ==, 2);
+	g_assert_cmpuint(g_array_index(f->group_sizes, unsigned, 2), ==, 1);
+	g_assert_cmpuint(g.calls, ==, 3);
+	g_assert_true(meta_has(f->s, "end-3"));
+
+	/* A group end that fails fails the off-loop group: nothing of it is kept. */
+	g.ret = -EIO;
+	struct where_job more[] = {{.small = {.key = "p1"}, .off_loop = true},
+	                           {.small = {.key = "p2"}, .off_loop = true}};
+	queue_where(f->s, more, G_N_ELEMENTS(more), &all_done, &left);
+	iterate_until(&all_done);
+	g_assert_cmpint(more[0].small.status, ==, -EIO);
+	g_assert_cmpint(more[1].small.status, ==, -EIO);
+	g_assert_false(meta_has(f->s, "p1"));
+	g_assert_cmpuint(f->failed_groups, ==, 1);
+}
+
+/* Another connection holds the write lock: off-loop jobs wait too, then commit. */
+static void
+test_off_loop_busy(struct fx *f, gconstpointer unused)
+{
+	sqlite3 *other = NULL;
+	g_assert_cmpint(sqlite3_open_v2(store_path(f->s), &other, SQLITE_OPEN_READWRITE, NULL), ==,
+	                SQLITE_OK);
+	g_assert_cmpint(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
+
+	struct where_job j = {.small = {.key = "off-after-lock"}, .off_loop = true};
+	bool all_done;
+	unsigned left;
+	queue_where(f->s, &j, 1, &all_done, &left);
+	iterate_for(300);
+	g_assert_false(j.small.done);
+	g_assert_cmpuint(store_pending(f->s), ==, 1);
+
+	g_assert_cmpint(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), ==, SQLITE_OK);
+	sqlite3_close(other);
+	iterate_until(&all_done);
+	g_assert_cmpint(j.small.status, ==, 0);
+	g_assert_true(meta_has(f->s, "off-after-lock"));
+	g_assert_cmpuint(f->failed_groups, ==, 0);
+}
+
 /* ---- synchronous writes ---- */
 
 static int
@@ -1116,6 +1251,8 @@ main(int argc, char **argv)
 	FX_TEST("/store/reopen", test_reopen);
 	FX_TEST("/store/destroy-pending", test_destroy_pending);
 	FX_TEST("/store/busy", test_busy);
+	FX_TEST("/store/off-loop", test_off_loop);
+	FX_TEST("/store/off-loop-busy", test_off_loop_busy);
 	FX_TEST("/store/write-sync", test_write_sync);
 	FX_TEST("/store/backup", test_backup);
 	FX_TEST("/store/statement-cache", test_statement_cache);
