@@ -793,11 +793,9 @@ event_to(struct rpc *rpc, uint64_t client_id, const struct rpc_identity *id, voi
 
 /* event.case.updated to every bound connection allowed to see the case. */
 static void
-announce(struct cases *c, struct case_row *r, const char *warning)
+announce_overdue(struct cases *c, struct case_row *r, const char *warning, bool overdue)
 {
 	sqlite3 *db = store_reader(c->store);
-	bool overdue = false;
-	json_decref(case_deadlines(c, db, r, &overdue, NULL));
 	struct event_ctx e = {.db = db};
 	audience_load(&e.audience, c, db, r);
 	e.params = json_pack("{s:s, s:s, s:b}", "case_id", r->id, "status", r->status, "overdue",
@@ -808,6 +806,14 @@ announce(struct cases *c, struct case_row *r, const char *warning)
 	rpc_foreach_identity(c->rpc, event_to, &e);
 	json_decref(e.params);
 	audience_clear(&e.audience);
+}
+
+static void
+announce(struct cases *c, struct case_row *r, const char *warning)
+{
+	bool overdue = false;
+	json_decref(case_deadlines(c, store_reader(c->store), r, &overdue, NULL));
+	announce_overdue(c, r, warning, overdue);
 }
 
 /* ---- intake ---- */
@@ -850,13 +856,42 @@ valid_nid(const char *s)
 	return true;
 }
 
+/*
+ * True when text is valid UTF-8 that NFC leaves as it is because every
+ * character is below U+0300 (no combining mark, nothing that composes) or a
+ * precomposed letter of Latin Extended Additional (U+1E00–U+1EFF, where
+ * Vietnamese letters with two marks live: starters that nothing follows to
+ * compose with, and no singleton decompositions). Most petitions are; the
+ * rest go through g_utf8_normalize.
+ */
+static bool
+plainly_nfc(const char *text)
+{
+	const char *end;
+	if (!g_utf8_validate(text, -1, &end)) {
+		return false;
+	}
+	for (const unsigned char *p = (const unsigned char *)text; *p;) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		gunichar c = g_utf8_get_char((const char *)p);
+		if (!(c < 0x300 || (c >= 0x1E00 && c <= 0x1EFF))) {
+			return false;
+		}
+		p = (const unsigned char *)g_utf8_next_char(p);
+	}
+	return true;
+}
+
 static char *
 clean_text(const char *in, size_t max_chars)
 {
 	if (!in) {
 		return NULL;
 	}
-	char *nfc = g_utf8_normalize(in, -1, G_NORMALIZE_NFC);
+	char *nfc = plainly_nfc(in) ? g_strdup(in) : g_utf8_normalize(in, -1, G_NORMALIZE_NFC);
 	if (!nfc) {
 		return NULL;
 	}
@@ -887,6 +922,10 @@ struct intake {
 	char *via;
 	char *received_on;
 	bool mass;
+	char *title;   /* cleaned (NFC, trimmed) */
+	char *content; /* cleaned */
+	GHashTable *picks; /* the telling words compared with earlier cases (find_related) */
+	char *words;       /* every telling word, folded, distinct: cases.words */
 	/* found in the transaction */
 	bool repeat;
 	json_t *candidates;
@@ -906,6 +945,12 @@ intake_free(struct intake *in)
 	g_free(in->via);
 	g_free(in->received_on);
 	json_decref(in->candidates);
+	g_free(in->title);
+	g_free(in->content);
+	if (in->picks) {
+		g_hash_table_destroy(in->picks);
+	}
+	g_free(in->words);
 	g_free(in);
 }
 
@@ -916,11 +961,10 @@ intake_free(struct intake *in)
  * tokenizer. Queries go through the same function.
  */
 static char *
-search_fold(const char *text)
+fold_d(const char *nfc)
 {
-	char *nfc = g_utf8_normalize(text ? text : "", -1, G_NORMALIZE_NFC);
-	GString *out = g_string_sized_new(nfc ? strlen(nfc) : 0);
-	for (const char *p = nfc ? nfc : ""; *p; p = g_utf8_next_char(p)) {
+	GString *out = g_string_sized_new(strlen(nfc));
+	for (const char *p = nfc; *p; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 		if (c == 0x0111) {
 			g_string_append_c(out, 'd');
@@ -930,8 +974,16 @@ search_fold(const char *text)
 			g_string_append_unichar(out, c);
 		}
 	}
-	g_free(nfc);
 	return g_string_free(out, FALSE);
+}
+
+static char *
+search_fold(const char *text)
+{
+	char *nfc = g_utf8_normalize(text ? text : "", -1, G_NORMALIZE_NFC);
+	char *out = fold_d(nfc ? nfc : "");
+	g_free(nfc);
+	return out;
 }
 
 /*
@@ -1010,21 +1062,58 @@ common_word(const char *key)
 	return false;
 }
 
-/* The telling words of a petition: a set of folded words, at most max of them. */
+/*
+ * The telling words of a petition (folded, at least 3 letters, not common):
+ * the first `left` of them go into picks, the set compared with earlier
+ * cases; every distinct one, up to WORDS_MAX, into words, what later
+ * petitions are compared with.
+ */
+#define WORDS_MAX 400
+
 struct word_pick {
-	GHashTable *set;
+	GHashTable *picks;
 	unsigned left;
+	GHashTable *seen;
+	GString *words;
 };
 
 static bool
 pick_word(const char *w, size_t len, void *data)
 {
 	struct word_pick *pk = data;
-	if (g_utf8_strlen(w, (gssize)len) >= 3 && !common_word(w)) {
-		g_hash_table_add(pk->set, g_strndup(w, len));
+	if (g_utf8_strlen(w, (gssize)len) < 3 || common_word(w)) {
+		return false;
+	}
+	if (pk->left) {
+		g_hash_table_add(pk->picks, g_strndup(w, len));
 		pk->left--;
 	}
-	return pk->left == 0;
+	if (g_hash_table_size(pk->seen) < WORDS_MAX && !g_hash_table_contains(pk->seen, w)) {
+		g_hash_table_add(pk->seen, g_strndup(w, len));
+		if (pk->words->len) {
+			g_string_append_c(pk->words, ' ');
+		}
+		g_string_append_len(pk->words, w, (gssize)len);
+	}
+	return false;
+}
+
+/* The picks (8 words of the title, 16 of the content) and the words of a petition. */
+static void
+text_words(const char *title, const char *content, GHashTable **picks, char **words)
+{
+	struct word_pick pk = {
+		.picks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+		.left = 8,
+		.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+		.words = g_string_new(NULL),
+	};
+	each_word(title, pick_word, &pk);
+	pk.left = 16;
+	each_word(content, pick_word, &pk);
+	g_hash_table_destroy(pk.seen);
+	*picks = pk.picks;
+	*words = g_string_free(pk.words, FALSE);
 }
 
 static bool
@@ -1063,24 +1152,27 @@ fts_query(const char *text, int max_words)
 	return n ? g_string_free(q, FALSE) : (g_string_free(q, TRUE), NULL);
 }
 
+struct related {
+	sqlite3_int64 rowid;
+	double score;
+};
+
+/* Higher score first; among equals the newer (higher rowid) first. */
 static gint
-cmp_score(gconstpointer a, gconstpointer b)
+cmp_related(gconstpointer a, gconstpointer b)
 {
-	double x = json_real_value(json_object_get(*(json_t *const *)a, "score"));
-	double y = json_real_value(json_object_get(*(json_t *const *)b, "score"));
-	return (x < y) - (x > y);
+	const struct related *x = a, *y = b;
+	if (x->score != y->score) {
+		return (x->score < y->score) - (x->score > y->score);
+	}
+	return (x->rowid < y->rowid) - (x->rowid > y->rowid);
 }
 
 static void
-find_related(sqlite3 *db, struct intake *in, const char *title, const char *content)
+find_related(sqlite3 *db, struct intake *in)
 {
 	in->candidates = json_array();
-	/* The telling words: up to 8 of the title and 16 of the content. */
-	GHashTable *words = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	struct word_pick pk = {.set = words, .left = 8};
-	each_word(title, pick_word, &pk);
-	pk.left = 16;
-	each_word(content, pick_word, &pk);
+	GHashTable *words = in->picks;
 	const char *resp_agency =
 		json_string_value(json_object_get(json_object_get(in->params, "respondent"),
 						  "agency_id"));
@@ -1110,9 +1202,9 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 	 */
 	g_autoptr(StoreStmt) st = store_stmt(
 		db, "WITH who(mac) AS (SELECT value FROM json_each(?1))"
-		    " SELECT c.rowid, c.id, c.status, c.tracking_code, c.agency_id, c.field,"
+		    " SELECT c.rowid, NULL, c.status, NULL, NULL, c.field,"
 		    "  ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3,"
-		    "  c.title, c.content"
+		    "  coalesce(c.words, c.title || ' ' || c.content)"
 		    " FROM cases c WHERE c.id <> ?2 AND c.rowid IN ("
 		    "  SELECT rowid FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
 		    "  UNION SELECT c2.rowid FROM case_persons p JOIN cases c2 ON c2.id = p.case_id"
@@ -1123,14 +1215,12 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
-		GPtrArray *found = g_ptr_array_new_with_free_func((GDestroyNotify)json_decref);
+		GArray *found = g_array_new(FALSE, FALSE, sizeof(struct related));
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			bool same_respondent = sqlite3_column_int(st, 6);
 			bool shared = g_hash_table_size(words) > 0 &&
-				      (each_word((const char *)sqlite3_column_text(st, 7), word_in_set,
-						 words) ||
-				       each_word((const char *)sqlite3_column_text(st, 8), word_in_set,
-						 words));
+				      each_word((const char *)sqlite3_column_text(st, 7), word_in_set,
+						words);
 			if (!shared && !same_respondent) {
 				continue;
 			}
@@ -1140,21 +1230,37 @@ find_related(sqlite3 *db, struct intake *in, const char *title, const char *cont
 			    g_strcmp0((const char *)sqlite3_column_text(st, 5), field) == 0) {
 				in->repeat = true;
 			}
-			g_ptr_array_add(found,
-					json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
-						  (const char *)sqlite3_column_text(st, 1), "status",
-						  status, "tracking_code",
-						  (const char *)sqlite3_column_text(st, 3), "agency_id",
-						  (const char *)sqlite3_column_text(st, 4), "score",
-						  (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0)));
+			struct related rel = {
+				.rowid = sqlite3_column_int64(st, 0),
+				.score = (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0),
+			};
+			g_array_append_val(found, rel);
 		}
-		g_ptr_array_sort(found, cmp_score);
+		/* The best 20, newest first among equals (rows come newest first). */
+		g_array_sort(found, cmp_related);
 		for (guint k = 0; k < found->len && k < 20; k++) {
-			json_array_append(in->candidates, found->pdata[k]);
+			struct related *rel = &g_array_index(found, struct related, k);
+			g_autoptr(StoreStmt) one = store_stmt(
+				db, "SELECT id, status, tracking_code, agency_id FROM cases WHERE rowid = ?1");
+			if (one) {
+				sqlite3_bind_int64(one, 1, rel->rowid);
+				if (sqlite3_step(one) == SQLITE_ROW) {
+					json_array_append_new(
+						in->candidates,
+						json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
+							  (const char *)sqlite3_column_text(one, 0),
+							  "status",
+							  (const char *)sqlite3_column_text(one, 1),
+							  "tracking_code",
+							  (const char *)sqlite3_column_text(one, 2),
+							  "agency_id",
+							  (const char *)sqlite3_column_text(one, 3), "score",
+							  rel->score));
+				}
+			}
 		}
-		g_ptr_array_free(found, TRUE);
+		g_array_free(found, TRUE);
 	}
-	g_hash_table_destroy(words);
 	g_free(macs_text);
 }
 
@@ -1191,26 +1297,23 @@ intake_txn(sqlite3 *db, void *data)
 	int rc;
 
 	store_time_now(now);
-	find_related(db, in, json_string_value(json_object_get(p, "title")),
-		     json_string_value(json_object_get(p, "content")));
+	find_related(db, in);
 	json_t *resp = json_object_get(p, "respondent");
 	char *resp_text = resp ? json_dumps(resp, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	rc = store_stmt_get(db, "INSERT INTO cases (id, tracking_code, kind, field, title, content, status, instance, "
 		"agency_id, petitioner_user_id, petitioner_mac, petitioner, petitioner_sealed, mass, "
 		"locality_code, respondent, incident_date, via, received_on, received_at, "
-		"stage_started_on, repeat_after_termination, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, "
-		"?6, 'received', 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?17, "
-		"?19, ?18)", &st);
+		"stage_started_on, repeat_after_termination, updated_at, words) VALUES (?1, ?2, ?3, "
+		"?4, ?5, ?6, 'received', 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+		"?17, ?19, ?18, ?20)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->code, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, kind, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 4, json_string_value(json_object_get(p, "field")), -1,
 				  SQLITE_STATIC);
-		char *title = clean_text(json_string_value(json_object_get(p, "title")), 300);
-		char *content = clean_text(json_string_value(json_object_get(p, "content")), 20000);
-		sqlite3_bind_text(st, 5, title, -1, g_free);
-		sqlite3_bind_text(st, 6, content, -1, g_free);
+		sqlite3_bind_text(st, 5, in->title, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, in->content, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 7, in->agency_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 8, in->petitioner_user_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 9, in->mac, -1, SQLITE_STATIC);
@@ -1225,6 +1328,7 @@ intake_txn(sqlite3 *db, void *data)
 		sqlite3_bind_text(st, 17, in->received_on, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 18, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 19, in->repeat);
+		sqlite3_bind_text(st, 20, in->words, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
 	store_stmt_release(st);
@@ -1235,12 +1339,9 @@ intake_txn(sqlite3 *db, void *data)
 					"SELECT rowid, ?2, ?3 FROM cases WHERE id = ?1", &st);
 		if (rc == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2,
-					  search_fold(json_string_value(json_object_get(p, "title"))),
-					  -1, g_free);
-			sqlite3_bind_text(st, 3,
-					  search_fold(json_string_value(json_object_get(p, "content"))),
-					  -1, g_free);
+			/* Cleaned text is NFC already: only đ is left to fold. */
+			sqlite3_bind_text(st, 2, fold_d(in->title), -1, g_free);
+			sqlite3_bind_text(st, 3, fold_d(in->content), -1, g_free);
 			rc = sqlite3_step(st);
 			c->fts_pending = true;
 		}
@@ -1353,11 +1454,12 @@ intake_done(int status, void *data)
 					    visible_only(c, store_reader(c->store), &in->who,
 							 in->candidates));
 		}
+		bool overdue = json_is_true(json_object_get(cj, "overdue"));
 		json_decref(cj);
 		td_info(MOD, "petition received", "case=%s kind=%s via=%s agency=%s", in->id,
 			r.kind, in->via, in->agency_id);
 		rpc_call_reply(in->call, res);
-		announce(c, &r, NULL);
+		announce_overdue(c, &r, NULL, overdue);
 		row_clear(&r);
 	} else {
 		td_error(MOD, "petition not stored", "err=%d", status);
@@ -1520,18 +1622,16 @@ intake_start(struct intake *in)
 		rpc_call_invalid(in->call, "/instance", "unknown");
 		goto fail;
 	}
-	char *ct = clean_text(json_string_value(json_object_get(p, "title")), 300);
-	if (!ct) {
+	in->title = clean_text(json_string_value(json_object_get(p, "title")), 300);
+	if (!in->title) {
 		rpc_call_invalid(in->call, "/title", "empty");
 		goto fail;
 	}
-	g_free(ct);
-	ct = clean_text(json_string_value(json_object_get(p, "content")), 20000);
-	if (!ct) {
+	in->content = clean_text(json_string_value(json_object_get(p, "content")), 20000);
+	if (!in->content) {
 		rpc_call_invalid(in->call, "/content", "empty");
 		goto fail;
 	}
-	g_free(ct);
 	/* What the law requires of each kind (DOMAIN.md §1). */
 	bool needs_address = strcmp(kind, "complaint") == 0 || strcmp(kind, "denunciation") == 0;
 	if (needs_address) {
@@ -1582,7 +1682,9 @@ intake_start(struct intake *in)
 	store_new_id(in->id);
 	seal_mac(c->seal, nid ? nid : in->id, in->mac);
 	tracking_code(in->code);
-	if (store_write(c->store, intake_txn, intake_done, in) < 0) {
+	text_words(in->title, in->content, &in->picks, &in->words);
+	/* intake_txn touches only the writer, *in and the seal: it runs on the writer thread. */
+	if (store_write_off_loop(c->store, intake_txn, intake_done, in) < 0) {
 		rpc_call_error(in->call, TD_ERR_RATE_LIMITED, NULL,
 			       json_pack("{s:i}", "retry_after_s", 1));
 		intake_free(in);
@@ -2205,9 +2307,12 @@ case_get(struct rpc_call *call, json_t *params, void *data)
 			json_t *resp = r.respondent ? json_loads(r.respondent, 0, NULL) : NULL;
 			probe.params = json_pack("{s:o, s:s}", "respondent", resp ? resp : json_null(),
 						 "field", r.field);
-			find_related(db, &probe, r.title, r.content);
+			text_words(r.title, r.content, &probe.picks, &probe.words);
+			find_related(db, &probe);
 			json_object_set_new(cj, "related_cases", visible_only(c, db, id, probe.candidates));
 			json_decref(probe.candidates);
+			g_hash_table_destroy(probe.picks);
+			g_free(probe.words);
 			json_decref(probe.params);
 		}
 		rpc_call_reply(call, json_pack("{s:o}", "case", cj));

@@ -752,6 +752,14 @@ static const char migration_8[] =
 	"  sent_at TEXT NOT NULL,\n"
 	"  PRIMARY KEY (agency_id, month)\n"
 	") STRICT;\n";
+/*
+ * 9: the telling words of each case (folded, distinct, space-separated), written
+ * at intake, so that finding a petitioner's related cases compares stored words
+ * instead of refolding every earlier petition's text. NULL for the cases of
+ * before: their title and content are folded then, as before.
+ */
+static const char migration_9[] =
+	"ALTER TABLE cases ADD COLUMN words TEXT;\n";
 /* clang-format on */
 
 const char *const store_migrations[] = {
@@ -763,6 +771,7 @@ const char *const store_migrations[] = {
     migration_6,
     migration_7,
     migration_8,
+    migration_9,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

@@ -391,6 +391,33 @@ describe('related cases', () => {
 		const rel2 = common.related_cases.map((x) => x.case_id);
 		assert.ok(!rel2.includes(rubbish.case_id) && !rel2.includes(tree.case_id), `common words alone relate nothing: ${JSON.stringify(common.related_cases)}`);
 	});
+
+	test('a word far into an earlier petition still relates it; so does a case stored before words were kept', async () => {
+		const person = { full_name: 'Lê Thị Từ Xa', national_id: '081299900654' };
+		const reg = async (title, content) =>
+			ok(s.official, 'petition.register', { ...petition('recommendation', s.ids, { title, content }), petitioner: person, via: 'post', received_on: todayVN() });
+		// Thirty telling words before "giếng": past the 24 an intake compares, not past what it keeps.
+		const filler = Array.from({ length: 30 }, (_, i) => `mục${i}`).join(' ');
+		const far = await reg('Hẻm xuống cấp', `${filler} và giếng nước bị nhiễm bẩn.`);
+		const [row] = sqliteRows(dataDir, `SELECT words FROM cases WHERE id = '${far.case_id}'`);
+		assert.ok(row.words.split(' ').includes('gieng') && row.words.split(' ').includes('muc29'), `cases.words keeps every telling word, folded: ${row.words}`);
+		// A case as an older database holds it: no words.
+		const old = await reg('Đèn đường hỏng lâu ngày', 'Cột đèn chiếu sáng không hoạt động.');
+		execFileSync('sqlite3', [path.join(dataDir, 'tiepdan.db'), `UPDATE cases SET words = NULL WHERE id = '${old.case_id}'`]);
+		const again = await reg('Giếng và đèn chiếu sáng', 'Xin xử lý giếng nước và đèn đường.');
+		const rel = again.related_cases.map((x) => x.case_id);
+		assert.ok(rel.includes(far.case_id), `the well, word 31 of that petition: ${JSON.stringify(again.related_cases)}`);
+		assert.ok(rel.includes(old.case_id), `the street light, a case without stored words: ${JSON.stringify(again.related_cases)}`);
+	});
+
+	test('title and content typed in NFD are stored in NFC', async () => {
+		const title = 'Nước thải tràn ra đường Nguyễn Văn Hoa'.normalize('NFD');
+		const content = 'Đề nghị kiểm tra cống thoát nước khu phố 3.'.normalize('NFD');
+		const r = remember(await submit(s.citizen, petition('feedback', s.ids, { title, content })));
+		const c = await getCase(s.citizen, r.case_id);
+		assert.equal(c.title, title.normalize('NFC'));
+		assert.equal(c.content, content.normalize('NFC'));
+	});
 });
 
 describe('petition.register', () => {
