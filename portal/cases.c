@@ -925,6 +925,7 @@ struct intake {
 	char *title;   /* cleaned (NFC, trimmed) */
 	char *content; /* cleaned */
 	GHashTable *picks; /* the telling words compared with earlier cases (find_related) */
+	sqlite3_int64 self_rowid; /* find_related leaves this case out (0: none) */
 	char *words;       /* every telling word, folded, distinct: cases.words */
 	/* found in the transaction */
 	bool repeat;
@@ -1168,6 +1169,22 @@ cmp_related(gconstpointer a, gconstpointer b)
 	return (x->rowid < y->rowid) - (x->rowid > y->rowid);
 }
 
+/* The respondent agency and the text of a case stored before migration 9. */
+static void
+old_row_words(sqlite3 *db, sqlite3_int64 rowid, char **agency, char **text)
+{
+	g_autoptr(StoreStmt) st = store_stmt(
+		db, "SELECT json_extract(respondent, '$.agency_id'), title || ' ' || content"
+		    " FROM cases WHERE rowid = ?1");
+	if (st) {
+		sqlite3_bind_int64(st, 1, rowid);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*agency = col(st, 0);
+			*text = col(st, 1);
+		}
+	}
+}
+
 static void
 find_related(sqlite3 *db, struct intake *in)
 {
@@ -1194,44 +1211,57 @@ find_related(sqlite3 *db, struct intake *in)
 	json_decref(macs);
 	/*
 	 * Earlier cases of any of the same petitioners, in any agency, that name the
-	 * same respondent agency or share a telling word (diacritics folded). The
-	 * petitioner's cases are found through the indexes (a few), and their words
-	 * compared here: neither a search of the whole index nor one FTS5 lookup per
+	 * same respondent agency or share a telling word (diacritics folded). A
+	 * petitioner's cases come from the index cases_petitioner_related, which
+	 * holds what is compared (status, field, respondent agency, words), so even
+	 * a petitioner with hundreds of cases costs a few index pages, not a table
+	 * row each; a co-petitioner's from case_persons. Their words are compared
+	 * here: neither a search of the whole full-text index nor one FTS5 lookup per
 	 * case, whose doclists grow with every case stored. Score: 1 for the same
 	 * respondent agency, 0.5 for shared words; newest first among equals.
 	 */
 	g_autoptr(StoreStmt) st = store_stmt(
 		db, "WITH who(mac) AS (SELECT value FROM json_each(?1))"
-		    " SELECT c.rowid, NULL, c.status, NULL, NULL, c.field,"
-		    "  ?3 IS NOT NULL AND json_extract(c.respondent, '$.agency_id') = ?3,"
-		    "  coalesce(c.words, c.title || ' ' || c.content)"
-		    " FROM cases c WHERE c.id <> ?2 AND c.rowid IN ("
-		    "  SELECT rowid FROM cases WHERE petitioner_mac IN (SELECT mac FROM who)"
-		    "  UNION SELECT c2.rowid FROM case_persons p JOIN cases c2 ON c2.id = p.case_id"
-		    "   WHERE p.mac IN (SELECT mac FROM who))"
-		    " ORDER BY c.rowid DESC LIMIT 200");
+		    " SELECT rowid, status, field, respondent_agency, words FROM cases"
+		    "  WHERE petitioner_mac IN (SELECT mac FROM who)"
+		    " UNION SELECT c.rowid, c.status, c.field, c.respondent_agency, c.words"
+		    "  FROM case_persons p JOIN cases c ON c.id = p.case_id"
+		    "  WHERE p.mac IN (SELECT mac FROM who)"
+		    " ORDER BY 1 DESC LIMIT 200");
 	if (st) {
 		const char *field = json_string_value(json_object_get(in->params, "field"));
 		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, in->id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, resp_agency, -1, SQLITE_STATIC);
 		GArray *found = g_array_new(FALSE, FALSE, sizeof(struct related));
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			bool same_respondent = sqlite3_column_int(st, 6);
-			bool shared = g_hash_table_size(words) > 0 &&
-				      each_word((const char *)sqlite3_column_text(st, 7), word_in_set,
-						words);
+			sqlite3_int64 rowid = sqlite3_column_int64(st, 0);
+			if (rowid == in->self_rowid) {
+				continue;
+			}
+			const char *agency = (const char *)sqlite3_column_text(st, 3);
+			const char *text = (const char *)sqlite3_column_text(st, 4);
+			char *old_agency = NULL, *old_text = NULL;
+			if (!text) {
+				/* A case stored before words were kept (migration 9). */
+				old_row_words(db, rowid, &old_agency, &old_text);
+				agency = old_agency;
+				text = old_text;
+			}
+			bool same_respondent = resp_agency && g_strcmp0(agency, resp_agency) == 0;
+			bool shared = g_hash_table_size(words) > 0 && text &&
+				      each_word(text, word_in_set, words);
+			g_free(old_agency);
+			g_free(old_text);
 			if (!shared && !same_respondent) {
 				continue;
 			}
-			const char *status = (const char *)sqlite3_column_text(st, 2);
+			const char *status = (const char *)sqlite3_column_text(st, 1);
 			/* A repeat: the same field and the same respondent or matching words. */
 			if (strcmp(status, "terminated") == 0 && field &&
-			    g_strcmp0((const char *)sqlite3_column_text(st, 5), field) == 0) {
+			    g_strcmp0((const char *)sqlite3_column_text(st, 2), field) == 0) {
 				in->repeat = true;
 			}
 			struct related rel = {
-				.rowid = sqlite3_column_int64(st, 0),
+				.rowid = rowid,
 				.score = (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0),
 			};
 			g_array_append_val(found, rel);
@@ -1303,9 +1333,9 @@ intake_txn(sqlite3 *db, void *data)
 	rc = store_stmt_get(db, "INSERT INTO cases (id, tracking_code, kind, field, title, content, status, instance, "
 		"agency_id, petitioner_user_id, petitioner_mac, petitioner, petitioner_sealed, mass, "
 		"locality_code, respondent, incident_date, via, received_on, received_at, "
-		"stage_started_on, repeat_after_termination, updated_at, words) VALUES (?1, ?2, ?3, "
-		"?4, ?5, ?6, 'received', 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
-		"?17, ?19, ?18, ?20)", &st);
+		"stage_started_on, repeat_after_termination, updated_at, words, respondent_agency) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'received', 1, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, "
+		"?15, ?16, ?17, ?18, ?17, ?19, ?18, ?20, ?21)", &st);
 	if (rc == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, in->id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, in->code, -1, SQLITE_STATIC);
@@ -1329,6 +1359,8 @@ intake_txn(sqlite3 *db, void *data)
 		sqlite3_bind_text(st, 18, now, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 19, in->repeat);
 		sqlite3_bind_text(st, 20, in->words, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 21, json_string_value(json_object_get(resp, "agency_id")), -1,
+				  SQLITE_STATIC);
 		rc = sqlite3_step(st);
 	}
 	store_stmt_release(st);
@@ -2303,6 +2335,7 @@ case_get(struct rpc_call *call, json_t *params, void *data)
 			struct intake probe = {0};
 			probe.c = c;
 			memcpy(probe.id, r.id, sizeof(probe.id) - 1);
+			probe.self_rowid = r.rowid;
 			g_strlcpy(probe.mac, r.petitioner_mac, sizeof(probe.mac));
 			json_t *resp = r.respondent ? json_loads(r.respondent, 0, NULL) : NULL;
 			probe.params = json_pack("{s:o, s:s}", "respondent", resp ? resp : json_null(),

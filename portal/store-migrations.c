@@ -753,13 +753,17 @@ static const char migration_8[] =
 	"  PRIMARY KEY (agency_id, month)\n"
 	") STRICT;\n";
 /*
- * 9: the telling words of each case (folded, distinct, space-separated), written
- * at intake, so that finding a petitioner's related cases compares stored words
- * instead of refolding every earlier petition's text. NULL for the cases of
- * before: their title and content are folded then, as before.
+ * 9: what finding a petitioner's related cases compares, kept so that it is
+ * read from one index instead of every earlier case's row: the telling words
+ * of each case (folded, distinct, space-separated) and the respondent's
+ * agency, both written at intake. NULL words mark the cases of before, whose
+ * title, content and respondent are read then, as before.
  */
 static const char migration_9[] =
-	"ALTER TABLE cases ADD COLUMN words TEXT;\n";
+	"ALTER TABLE cases ADD COLUMN words TEXT;\n"
+	"ALTER TABLE cases ADD COLUMN respondent_agency TEXT;\n"
+	"CREATE INDEX cases_petitioner_related\n"
+	"  ON cases(petitioner_mac, status, field, respondent_agency, words);\n";
 /* clang-format on */
 
 const char *const store_migrations[] = {
