@@ -926,6 +926,7 @@ struct intake {
 	char *content; /* cleaned */
 	GHashTable *picks; /* the telling words compared with earlier cases (find_related) */
 	sqlite3_int64 self_rowid; /* find_related leaves this case out (0: none) */
+	bool want_candidates;     /* the caller is shown related cases (officials) */
 	char *words;       /* every telling word, folded, distinct: cases.words */
 	/* found in the transaction */
 	bool repeat;
@@ -1185,14 +1186,80 @@ old_row_words(sqlite3 *db, sqlite3_int64 rowid, char **agency, char **text)
 	}
 }
 
+/* What find_related gathers over a petitioner's earlier cases. */
+struct related_scan {
+	struct intake *in;
+	sqlite3 *db;
+	const char *resp_agency;
+	const char *field;
+	GArray *found;     /* struct related */
+	GHashTable *seen;  /* rowids */
+};
+
+/* One earlier case: rowid, status, field, respondent_agency, words. */
+static void
+related_row(struct related_scan *rs, sqlite3_stmt *st)
+{
+	sqlite3_int64 rowid = sqlite3_column_int64(st, 0);
+	if (rowid == rs->in->self_rowid ||
+	    !g_hash_table_add(rs->seen, GSIZE_TO_POINTER((gsize)rowid))) {
+		return;
+	}
+	const char *agency = (const char *)sqlite3_column_text(st, 3);
+	const char *text = (const char *)sqlite3_column_text(st, 4);
+	char *old_agency = NULL, *old_text = NULL;
+	if (!text) {
+		/* A case stored before words were kept (migration 9). */
+		old_row_words(rs->db, rowid, &old_agency, &old_text);
+		agency = old_agency;
+		text = old_text;
+	}
+	GHashTable *words = rs->in->picks;
+	bool same_respondent = rs->resp_agency && g_strcmp0(agency, rs->resp_agency) == 0;
+	bool shared = g_hash_table_size(words) > 0 && text && each_word(text, word_in_set, words);
+	g_free(old_agency);
+	g_free(old_text);
+	if (!shared && !same_respondent) {
+		return;
+	}
+	/* A repeat: the same field and the same respondent or matching words. */
+	if (strcmp((const char *)sqlite3_column_text(st, 1), "terminated") == 0 && rs->field &&
+	    g_strcmp0((const char *)sqlite3_column_text(st, 2), rs->field) == 0) {
+		rs->in->repeat = true;
+	}
+	struct related rel = {
+		.rowid = rowid,
+		.score = (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0),
+	};
+	g_array_append_val(rs->found, rel);
+}
+
+/*
+ * Earlier cases of any of the same petitioners, in any agency, that name the
+ * same respondent agency or share a telling word (diacritics folded): sets
+ * in->repeat and, when in->want_candidates, in->candidates (the best 20).
+ * A petitioner's cases come newest first from the index
+ * cases_petitioner_related, which holds what is compared (status, field,
+ * respondent agency, words), so even a petitioner with hundreds of cases
+ * costs a few index pages and no sort; a co-petitioner's come from
+ * case_persons. Their words are compared here: neither a search of the whole
+ * full-text index nor one FTS5 lookup per case, whose doclists grow with
+ * every case stored. Score: 1 for the same respondent agency, 0.5 for shared
+ * words; newest first among equals.
+ */
 static void
 find_related(sqlite3 *db, struct intake *in)
 {
 	in->candidates = json_array();
-	GHashTable *words = in->picks;
-	const char *resp_agency =
-		json_string_value(json_object_get(json_object_get(in->params, "respondent"),
-						  "agency_id"));
+	struct related_scan rs = {
+		.in = in,
+		.db = db,
+		.resp_agency = json_string_value(
+			json_object_get(json_object_get(in->params, "respondent"), "agency_id")),
+		.field = json_string_value(json_object_get(in->params, "field")),
+		.found = g_array_new(FALSE, FALSE, sizeof(struct related)),
+		.seen = g_hash_table_new(NULL, NULL),
+	};
 	/* The keyed hashes of every petitioner of this petition. */
 	json_t *macs = json_array();
 	json_array_append_new(macs, json_string(in->mac));
@@ -1207,91 +1274,56 @@ find_related(sqlite3 *db, struct intake *in)
 			json_array_append_new(macs, json_string(mac));
 		}
 	}
+	json_array_foreach(macs, i, p)
+	{
+		g_autoptr(StoreStmt) st = store_stmt(
+			db, "SELECT rowid, status, field, respondent_agency, words FROM cases"
+			    " WHERE petitioner_mac = ?1 ORDER BY received_at DESC LIMIT 200");
+		if (st) {
+			sqlite3_bind_text(st, 1, json_string_value(p), -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				related_row(&rs, st);
+			}
+		}
+	}
 	char *macs_text = json_dumps(macs, JSON_COMPACT);
 	json_decref(macs);
-	/*
-	 * Earlier cases of any of the same petitioners, in any agency, that name the
-	 * same respondent agency or share a telling word (diacritics folded). A
-	 * petitioner's cases come from the index cases_petitioner_related, which
-	 * holds what is compared (status, field, respondent agency, words), so even
-	 * a petitioner with hundreds of cases costs a few index pages, not a table
-	 * row each; a co-petitioner's from case_persons. Their words are compared
-	 * here: neither a search of the whole full-text index nor one FTS5 lookup per
-	 * case, whose doclists grow with every case stored. Score: 1 for the same
-	 * respondent agency, 0.5 for shared words; newest first among equals.
-	 */
-	g_autoptr(StoreStmt) st = store_stmt(
-		db, "WITH who(mac) AS (SELECT value FROM json_each(?1))"
-		    " SELECT rowid, status, field, respondent_agency, words FROM cases"
-		    "  WHERE petitioner_mac IN (SELECT mac FROM who)"
-		    " UNION SELECT c.rowid, c.status, c.field, c.respondent_agency, c.words"
-		    "  FROM case_persons p JOIN cases c ON c.id = p.case_id"
-		    "  WHERE p.mac IN (SELECT mac FROM who)"
-		    " ORDER BY 1 DESC LIMIT 200");
-	if (st) {
-		const char *field = json_string_value(json_object_get(in->params, "field"));
-		sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
-		GArray *found = g_array_new(FALSE, FALSE, sizeof(struct related));
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			sqlite3_int64 rowid = sqlite3_column_int64(st, 0);
-			if (rowid == in->self_rowid) {
-				continue;
-			}
-			const char *agency = (const char *)sqlite3_column_text(st, 3);
-			const char *text = (const char *)sqlite3_column_text(st, 4);
-			char *old_agency = NULL, *old_text = NULL;
-			if (!text) {
-				/* A case stored before words were kept (migration 9). */
-				old_row_words(db, rowid, &old_agency, &old_text);
-				agency = old_agency;
-				text = old_text;
-			}
-			bool same_respondent = resp_agency && g_strcmp0(agency, resp_agency) == 0;
-			bool shared = g_hash_table_size(words) > 0 && text &&
-				      each_word(text, word_in_set, words);
-			g_free(old_agency);
-			g_free(old_text);
-			if (!shared && !same_respondent) {
-				continue;
-			}
-			const char *status = (const char *)sqlite3_column_text(st, 1);
-			/* A repeat: the same field and the same respondent or matching words. */
-			if (strcmp(status, "terminated") == 0 && field &&
-			    g_strcmp0((const char *)sqlite3_column_text(st, 2), field) == 0) {
-				in->repeat = true;
-			}
-			struct related rel = {
-				.rowid = rowid,
-				.score = (same_respondent ? 1.0 : 0.0) + (shared ? 0.5 : 0.0),
-			};
-			g_array_append_val(found, rel);
-		}
-		/* The best 20, newest first among equals (rows come newest first). */
-		g_array_sort(found, cmp_related);
-		for (guint k = 0; k < found->len && k < 20; k++) {
-			struct related *rel = &g_array_index(found, struct related, k);
-			g_autoptr(StoreStmt) one = store_stmt(
-				db, "SELECT id, status, tracking_code, agency_id FROM cases WHERE rowid = ?1");
-			if (one) {
-				sqlite3_bind_int64(one, 1, rel->rowid);
-				if (sqlite3_step(one) == SQLITE_ROW) {
-					json_array_append_new(
-						in->candidates,
-						json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
-							  (const char *)sqlite3_column_text(one, 0),
-							  "status",
-							  (const char *)sqlite3_column_text(one, 1),
-							  "tracking_code",
-							  (const char *)sqlite3_column_text(one, 2),
-							  "agency_id",
-							  (const char *)sqlite3_column_text(one, 3), "score",
-							  rel->score));
-				}
+	{
+		g_autoptr(StoreStmt) st = store_stmt(
+			db, "SELECT c.rowid, c.status, c.field, c.respondent_agency, c.words"
+			    " FROM case_persons p JOIN cases c ON c.id = p.case_id"
+			    " WHERE p.mac IN (SELECT value FROM json_each(?1))"
+			    " ORDER BY c.rowid DESC LIMIT 200");
+		if (st) {
+			sqlite3_bind_text(st, 1, macs_text, -1, SQLITE_STATIC);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				related_row(&rs, st);
 			}
 		}
-		g_array_free(found, TRUE);
 	}
 	g_free(macs_text);
+	/* The best 20, newest first among equals. */
+	g_array_sort(rs.found, cmp_related);
+	for (guint k = 0; in->want_candidates && k < rs.found->len && k < 20; k++) {
+		struct related *rel = &g_array_index(rs.found, struct related, k);
+		g_autoptr(StoreStmt) one = store_stmt(
+			db, "SELECT id, status, tracking_code, agency_id FROM cases WHERE rowid = ?1");
+		if (!one) {
+			break;
+		}
+		sqlite3_bind_int64(one, 1, rel->rowid);
+		if (sqlite3_step(one) == SQLITE_ROW) {
+			json_array_append_new(
+				in->candidates,
+				json_pack("{s:s, s:s, s:s, s:s, s:f}", "case_id",
+					  (const char *)sqlite3_column_text(one, 0), "status",
+					  (const char *)sqlite3_column_text(one, 1), "tracking_code",
+					  (const char *)sqlite3_column_text(one, 2), "agency_id",
+					  (const char *)sqlite3_column_text(one, 3), "score", rel->score));
+		}
+	}
+	g_array_free(rs.found, TRUE);
+	g_hash_table_destroy(rs.seen);
 }
 
 static int
@@ -1481,7 +1513,7 @@ intake_done(int status, void *data)
 					json_object_get(cj, "agency"), "explanation",
 					in->explanation, "deadlines",
 					json_object_get(cj, "deadlines"), "case", cj);
-		if (in->who.roles & (RPC_OFFICIAL | RPC_STAFF | RPC_LEADER)) {
+		if (in->want_candidates) {
 			json_object_set_new(res, "related_cases",
 					    visible_only(c, store_reader(c->store), &in->who,
 							 in->candidates));
@@ -1735,6 +1767,7 @@ intake_new(struct cases *c, struct rpc_call *call, json_t *params)
 	in->params = json_incref(params);
 	in->method = rpc_call_method(call);
 	rpc_identity_copy(&in->who, rpc_call_identity(call));
+	in->want_candidates = in->who.roles & (RPC_OFFICIAL | RPC_STAFF | RPC_LEADER);
 	return in;
 }
 
@@ -2336,6 +2369,7 @@ case_get(struct rpc_call *call, json_t *params, void *data)
 			probe.c = c;
 			memcpy(probe.id, r.id, sizeof(probe.id) - 1);
 			probe.self_rowid = r.rowid;
+			probe.want_candidates = true;
 			g_strlcpy(probe.mac, r.petitioner_mac, sizeof(probe.mac));
 			json_t *resp = r.respondent ? json_loads(r.respondent, 0, NULL) : NULL;
 			probe.params = json_pack("{s:o, s:s}", "respondent", resp ? resp : json_null(),

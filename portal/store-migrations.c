@@ -763,7 +763,7 @@ static const char migration_9[] =
 	"ALTER TABLE cases ADD COLUMN words TEXT;\n"
 	"ALTER TABLE cases ADD COLUMN respondent_agency TEXT;\n"
 	"CREATE INDEX cases_petitioner_related\n"
-	"  ON cases(petitioner_mac, status, field, respondent_agency, words);\n";
+	"  ON cases(petitioner_mac, received_at, status, field, respondent_agency, words);\n";
 /* clang-format on */
 
 const char *const store_migrations[] = {
