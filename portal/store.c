@@ -91,6 +91,7 @@ struct store {
 	GMainContext *ctx;
 	GQueue queue;    /* struct job *: waiting for the next group */
 	GQueue group;    /* struct job *: the group being built or committed */
+	GQueue answering; /* struct job *: a committed group whose done callbacks run */
 	GSource *kick;   /* idle or retry timer that starts the next group */
 	bool committing; /* the commit thread owns the writer */
 	struct {
@@ -661,7 +662,7 @@ store_check(struct store *s)
 unsigned
 store_pending(struct store *s)
 {
-	return s->queue.length + s->group.length;
+	return s->queue.length + s->group.length + s->answering.length;
 }
 
 /* ---- group commit, on the loop ---- */
@@ -693,24 +694,42 @@ maybe_closed(struct store *s)
 	}
 }
 
-/*
- * Answers every job of the group (ok: each job's own status; else -EIO). Jobs
- * stay in s->group until answered so that store_pending() and
- * store_close_writes() called from a done callback see them.
- */
+/* Moves the jobs of s->group, committed or failed, to s->answering. */
 static void
-answer_group(struct store *s, bool ok, double seconds)
+take_answers(struct store *s)
 {
-	if (s->events && s->events->commit) {
-		s->events->commit(s->events_data, seconds, s->group.length, ok);
-	}
 	struct job *j;
 	while ((j = g_queue_pop_head(&s->group))) {
+		g_queue_push_tail(&s->answering, j);
+	}
+}
+
+/*
+ * Answers every job of s->answering (ok: each job's own status; else -EIO).
+ * Jobs stay there until answered so that store_pending() and
+ * store_close_writes() called from a done callback see them, while s->group
+ * may already hold the next group.
+ */
+static void
+answer_taken(struct store *s, bool ok, double seconds)
+{
+	if (s->events && s->events->commit) {
+		s->events->commit(s->events_data, seconds, s->answering.length, ok);
+	}
+	struct job *j;
+	while ((j = g_queue_pop_head(&s->answering))) {
 		if (j->done) {
 			j->done(ok ? j->status : -EIO, j->data);
 		}
 		g_free(j);
 	}
+}
+
+static void
+answer_group(struct store *s, bool ok, double seconds)
+{
+	take_answers(s);
+	answer_taken(s, ok, seconds);
 }
 
 /* Last call of a loop callback: the close callback may destroy the store. */
@@ -924,7 +943,20 @@ commit_done_cb(gpointer data)
 		return G_SOURCE_REMOVE;
 	}
 	begin_done(s);
-	finish_group(s, s->commit_rc == SQLITE_DONE, (s->commit_end - s->group_start) / 1e6);
+	take_answers(s);
+	bool ok = s->commit_rc == SQLITE_DONE;
+	double seconds = (s->commit_end - s->group_start) / 1e6;
+	/*
+	 * The next off-loop group goes to the writer before this one is answered:
+	 * the done callbacks keep the loop busy a while, and the writer would wait.
+	 */
+	struct job *next = g_queue_peek_head(&s->queue);
+	if (next && next->off_loop) {
+		start_group(s);
+	}
+	answer_taken(s, ok, seconds);
+	schedule_kick(s, 0);
+	maybe_closed(s);
 	return G_SOURCE_REMOVE;
 }
 
@@ -946,6 +978,7 @@ commit_thread(gpointer data)
 		if (msg == MSG_RUN) {
 			s->begin_rc = begin_now(s);
 			if (s->begin_rc != SQLITE_DONE) {
+				s->commit_rc = s->begin_rc;
 				s->commit_end = g_get_monotonic_time();
 				g_source_attach(s->result, s->ctx);
 				continue;

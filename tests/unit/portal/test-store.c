@@ -910,6 +910,104 @@ test_off_loop(struct fx *f, gconstpointer unused)
 	g_assert_cmpuint(f->failed_groups, ==, 1);
 }
 
+/*
+ * The next group of off-loop jobs goes to the writer before the group just
+ * committed is answered: inside the first job's done callback the writer is
+ * already taken (store_write_sync says -EBUSY) and the second job not answered.
+ */
+struct relay {
+	struct fx *f;
+	GMutex lock;
+	GCond cond;
+	bool a_started, b_queued;
+	int sync_in_a_done;
+	bool b_answered_before_a_done;
+	bool a_done, b_done;
+};
+
+static int
+relay_a_fn(sqlite3 *db, void *data)
+{
+	struct relay *r = data;
+	g_mutex_lock(&r->lock);
+	r->a_started = true;
+	g_cond_broadcast(&r->cond);
+	while (!r->b_queued) {
+		g_cond_wait(&r->cond, &r->lock);
+	}
+	g_mutex_unlock(&r->lock);
+	return insert_meta(db, "relay-a");
+}
+
+static int
+relay_b_fn(sqlite3 *db, void *data)
+{
+	return insert_meta(db, "relay-b");
+}
+
+static int
+relay_sync_fn(sqlite3 *db, void *data)
+{
+	return 0;
+}
+
+static void
+relay_a_done(int status, void *data)
+{
+	struct relay *r = data;
+	g_assert_cmpint(status, ==, 0);
+	r->sync_in_a_done = store_write_sync(r->f->s, relay_sync_fn, NULL);
+	r->b_answered_before_a_done = r->b_done;
+	r->a_done = true;
+}
+
+static void
+relay_b_done(int status, void *data)
+{
+	struct relay *r = data;
+	g_assert_cmpint(status, ==, 0);
+	r->b_done = true;
+}
+
+static void
+test_off_loop_relay(struct fx *f, gconstpointer unused)
+{
+	struct relay r = {.f = f};
+	g_mutex_init(&r.lock);
+	g_cond_init(&r.cond);
+	g_assert_cmpint(store_write_off_loop(f->s, relay_a_fn, relay_a_done, &r), ==, 0);
+	/* Turn the loop until the writer thread runs A (the kick hands it over). */
+	for (;;) {
+		g_mutex_lock(&r.lock);
+		bool started = r.a_started;
+		g_mutex_unlock(&r.lock);
+		if (started) {
+			break;
+		}
+		g_main_context_iteration(NULL, FALSE);
+		g_mutex_lock(&r.lock);
+		if (!r.a_started) {
+			gint64 until = g_get_monotonic_time() + 10 * G_TIME_SPAN_MILLISECOND;
+			g_cond_wait_until(&r.cond, &r.lock, until);
+		}
+		g_mutex_unlock(&r.lock);
+	}
+	g_assert_cmpint(store_write_off_loop(f->s, relay_b_fn, relay_b_done, &r), ==, 0);
+	g_mutex_lock(&r.lock);
+	r.b_queued = true;
+	g_cond_broadcast(&r.cond);
+	g_mutex_unlock(&r.lock);
+	iterate_until(&r.b_done);
+	g_assert_true(r.a_done);
+	g_assert_cmpint(r.sync_in_a_done, ==, -EBUSY);
+	g_assert_false(r.b_answered_before_a_done);
+	g_assert_true(meta_has(f->s, "relay-a"));
+	g_assert_true(meta_has(f->s, "relay-b"));
+	g_assert_cmpuint(f->groups, ==, 2);
+	g_mutex_clear(&r.lock);
+	g_cond_clear(&r.cond);
+}
+
 /* Another connection holds the write lock: off-loop jobs wait too, then commit. */
 static void
 test_off_loop_busy(struct fx *f, gconstpointer unused)
@@ -1253,6 +1351,7 @@ main(int argc, char **argv)
 	FX_TEST("/store/busy", test_busy);
 	FX_TEST("/store/off-loop", test_off_loop);
 	FX_TEST("/store/off-loop-busy", test_off_loop_busy);
+	FX_TEST("/store/off-loop-relay", test_off_loop_relay);
 	FX_TEST("/store/write-sync", test_write_sync);
 	FX_TEST("/store/backup", test_backup);
 	FX_TEST("/store/statement-cache", test_statement_cache);
