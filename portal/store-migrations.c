@@ -757,13 +757,15 @@ static const char migration_8[] =
  * read from one index instead of every earlier case's row: the telling words
  * of each case (folded, distinct, space-separated) and the respondent's
  * agency, both written at intake. NULL words mark the cases of before, whose
- * title, content and respondent are read then, as before.
+ * title, content and respondent are read then, as before. The new index
+ * begins with petitioner_mac, so the old one on that column alone goes.
  */
 static const char migration_9[] =
 	"ALTER TABLE cases ADD COLUMN words TEXT;\n"
 	"ALTER TABLE cases ADD COLUMN respondent_agency TEXT;\n"
 	"CREATE INDEX cases_petitioner_related\n"
-	"  ON cases(petitioner_mac, received_at, status, field, respondent_agency, words);\n";
+	"  ON cases(petitioner_mac, received_at, status, field, respondent_agency, words);\n"
+	"DROP INDEX cases_petitioner_mac;\n";
 /* clang-format on */
 
 const char *const store_migrations[] = {

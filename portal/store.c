@@ -112,10 +112,22 @@ struct store {
 	int commit_rc;
 	gint64 commit_end;
 
+	/* Checkpointer: its own connection and thread (async stores only). */
+	sqlite3 *ckpt_db;
+	GThread *ckpt_thread;
+	GAsyncQueue *to_ckpt;
+	gint ckpt_asked;      /* atomic: a request is queued */
+	gint ckpt_runs;       /* atomic: checkpoints run */
+	gint ckpt_backfilled; /* atomic: frames copied by the last one */
+
 	bool closing;
 	void (*close_cb)(void *data);
 	void *close_data;
 };
+
+static int start_checkpointer(struct store *s);
+static void stop_checkpointer(struct store *s);
+static void close_conn(sqlite3 *db, const char *name);
 
 static void
 log_db(enum td_log_level level, const char *msg, sqlite3 *db, int rc, const char *what)
@@ -610,6 +622,9 @@ store_open(const char *data_dir, const struct store_options *opts)
 			err = -EAGAIN;
 			goto fail;
 		}
+		if ((err = start_checkpointer(s)) < 0) {
+			goto fail;
+		}
 	}
 	char *q = g_strescape(s->path, NULL);
 	td_info("store", "opened", "path=\"%s\" schema_version=%d sync=%s async=%d", q,
@@ -621,6 +636,101 @@ fail:
 	store_destroy(s);
 	errno = -err;
 	return NULL;
+}
+
+/*
+ * Checkpoints off the commit path. SQLite's default (wal_autocheckpoint) copies
+ * the WAL into the database file inside the COMMIT that crosses 1000 frames,
+ * so one group in a dozen waited for the copy and its fsync. Here the
+ * writer's WAL hook, called after every commit, asks the checkpointer thread
+ * instead, which runs a PASSIVE checkpoint on a connection of its own: it
+ * copies what no reader still needs while the writer goes on. Once it has
+ * copied everything, the next write transaction starts the WAL over. Should
+ * the WAL still grow past CKPT_INLINE_FRAMES (a checkpointer that cannot keep
+ * up), the writer copies the rest itself, as SQLite would.
+ */
+#define CKPT_FRAMES 1000
+#define CKPT_INLINE_FRAMES 20000
+#define MSG_CKPT 1
+
+static int
+wal_hook(void *data, sqlite3 *db, const char *name, int frames)
+{
+	struct store *s = data;
+	if (frames >= CKPT_FRAMES && g_atomic_int_compare_and_exchange(&s->ckpt_asked, 0, 1)) {
+		g_async_queue_push(s->to_ckpt, GINT_TO_POINTER(MSG_CKPT));
+	}
+	if (frames >= CKPT_INLINE_FRAMES) {
+		int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc != SQLITE_OK && !is_busy(rc)) {
+			log_db(TD_LOG_WARN, "checkpoint failed", db, rc, "writer");
+		}
+	}
+	return SQLITE_OK;
+}
+
+static gpointer
+ckpt_thread(gpointer data)
+{
+	struct store *s = data;
+	while (GPOINTER_TO_INT(g_async_queue_pop(s->to_ckpt)) == MSG_CKPT) {
+		g_atomic_int_set(&s->ckpt_asked, 0);
+		int log = 0, done = 0;
+		int rc = sqlite3_wal_checkpoint_v2(s->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+		                                   &done);
+		if (rc != SQLITE_OK && !is_busy(rc)) {
+			log_db(TD_LOG_WARN, "checkpoint failed", s->ckpt_db, rc, "checkpointer");
+		}
+		g_atomic_int_set(&s->ckpt_backfilled, done);
+		g_atomic_int_inc(&s->ckpt_runs);
+	}
+	return NULL;
+}
+
+static int
+start_checkpointer(struct store *s)
+{
+	int err = open_conn(s->path, &s->opts, false, &s->ckpt_db);
+	if (err < 0) {
+		return err;
+	}
+	s->to_ckpt = g_async_queue_new();
+	s->ckpt_thread = g_thread_try_new("td-store-ckpt", ckpt_thread, s, NULL);
+	if (!s->ckpt_thread) {
+		td_error("store", "cannot start the checkpointer thread", "thread=%s", "td-store-ckpt");
+		return -EAGAIN;
+	}
+	sqlite3_wal_hook(s->writer, wal_hook, s);
+	return 0;
+}
+
+static void
+stop_checkpointer(struct store *s)
+{
+	if (s->ckpt_thread) {
+		g_async_queue_push(s->to_ckpt, GINT_TO_POINTER(MSG_QUIT));
+		g_thread_join(s->ckpt_thread);
+		s->ckpt_thread = NULL;
+	}
+	if (s->writer) {
+		/* Back to SQLite's own checkpoints for the writer's last commits and close. */
+		sqlite3_wal_autocheckpoint(s->writer, CKPT_FRAMES);
+	}
+	if (s->to_ckpt) {
+		g_async_queue_unref(s->to_ckpt);
+		s->to_ckpt = NULL;
+	}
+	if (s->ckpt_db) {
+		close_conn(s->ckpt_db, "checkpointer");
+		s->ckpt_db = NULL;
+	}
+}
+
+void
+store_checkpoints(struct store *s, unsigned *runs, unsigned *backfilled)
+{
+	*runs = (unsigned)g_atomic_int_get(&s->ckpt_runs);
+	*backfilled = (unsigned)g_atomic_int_get(&s->ckpt_backfilled);
 }
 
 void
@@ -1237,6 +1347,7 @@ store_destroy(struct store *s)
 		g_thread_join(s->thread);
 		s->thread = NULL;
 	}
+	stop_checkpointer(s);
 	if (s->kick) {
 		g_source_destroy(s->kick);
 		g_source_unref(s->kick);

@@ -74,6 +74,12 @@ void store_set_events(struct store *s, const struct store_events *events, void *
 /** (transfer none) The read connection, for the loop's thread only. */
 sqlite3 *store_reader(struct store *s);
 
+/**
+ * The checkpoints the checkpointer thread ran so far and the WAL frames the
+ * last one copied into the database file (both 0 for a store without threads).
+ */
+void store_checkpoints(struct store *s, unsigned *runs, unsigned *backfilled);
+
 /** The schema version (PRAGMA user_version) after migrations. */
 int store_schema_version(struct store *s);
 

@@ -1033,6 +1033,57 @@ test_off_loop_busy(struct fx *f, gconstpointer unused)
 	g_assert_cmpuint(f->failed_groups, ==, 0);
 }
 
+/*
+ * Checkpoints run on the checkpointer thread, not in the commits: after more
+ * than 1000 WAL frames it copies them into the database file, and the data
+ * reads back whole.
+ */
+static int
+big_fn(sqlite3 *db, void *data)
+{
+	struct small_job *j = data;
+	return store_exec_text(db,
+	                       "INSERT INTO meta (key, value) VALUES (?1, printf('%.*c', 200000, 'x'))",
+	                       (const char *const[]){j->key}, 1);
+}
+
+static void
+test_checkpointer(struct fx *f, gconstpointer unused)
+{
+	unsigned runs, backfilled;
+	store_checkpoints(f->s, &runs, &backfilled);
+	g_assert_cmpuint(runs, ==, 0);
+	/* 30 rows of 200 kB: some 1500 pages of 4 kB. */
+	struct small_job jobs[30];
+	char keys[30][16];
+	bool all_done = false;
+	unsigned left = G_N_ELEMENTS(jobs);
+	for (unsigned i = 0; i < G_N_ELEMENTS(jobs); i++) {
+		g_snprintf(keys[i], sizeof(keys[i]), "big-%02u", i);
+		jobs[i] = (struct small_job){.key = keys[i], .all_done = &all_done, .left = &left};
+		g_assert_cmpint(store_write_off_loop(f->s, big_fn, small_done, &jobs[i]), ==, 0);
+	}
+	iterate_until(&all_done);
+	for (unsigned i = 0; i < G_N_ELEMENTS(jobs); i++) {
+		g_assert_cmpint(jobs[i].status, ==, 0);
+	}
+	/* Wait for the checkpointer's answer, turning the loop. */
+	gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+	do {
+		g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+		g_main_context_iteration(NULL, FALSE);
+		g_thread_yield();
+		store_checkpoints(f->s, &runs, &backfilled);
+	} while (runs == 0);
+	g_assert_cmpuint(backfilled, >=, 1000);
+	g_assert_cmpint(query_int(store_reader(f->s), "SELECT count(*) FROM meta WHERE key GLOB "
+	                                              "'big-*' AND length(value) = 200000"),
+	                ==, G_N_ELEMENTS(jobs));
+	char *ok = query_text(store_reader(f->s), "PRAGMA integrity_check");
+	g_assert_cmpstr(ok, ==, "ok");
+	g_free(ok);
+}
+
 /* ---- synchronous writes ---- */
 
 static int
@@ -1352,6 +1403,7 @@ main(int argc, char **argv)
 	FX_TEST("/store/off-loop", test_off_loop);
 	FX_TEST("/store/off-loop-busy", test_off_loop_busy);
 	FX_TEST("/store/off-loop-relay", test_off_loop_relay);
+	FX_TEST("/store/checkpointer", test_checkpointer);
 	FX_TEST("/store/write-sync", test_write_sync);
 	FX_TEST("/store/backup", test_backup);
 	FX_TEST("/store/statement-cache", test_statement_cache);
