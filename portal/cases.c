@@ -1056,12 +1056,15 @@ common_word(const char *key)
 		"nhung", "duoc", "khong", "cho", "voi", "trong", "theo", "nay", "nguoi", "viec",
 		"quyet", "dinh", "toi", "chung", "den", "tai", "ngay", "nam", "thang", "phuong",
 		"xa", "uy", "ban", "nhan", "dan", "ong", "ba", "co", "la", "da", "se", "va"};
-	for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
-		if (strcmp(key, words[i]) == 0) {
-			return true;
+	static GHashTable *set;
+	if (g_once_init_enter(&set)) {
+		GHashTable *t = g_hash_table_new(g_str_hash, g_str_equal);
+		for (size_t i = 0; i < G_N_ELEMENTS(words); i++) {
+			g_hash_table_add(t, (gpointer)words[i]);
 		}
+		g_once_init_leave(&set, t);
 	}
-	return false;
+	return g_hash_table_contains(set, key);
 }
 
 /*
@@ -1075,7 +1078,8 @@ common_word(const char *key)
 struct word_pick {
 	GHashTable *picks;
 	unsigned left;
-	GHashTable *seen;
+	GHashTable *seen;    /* keys in chunk */
+	GStringChunk *chunk;
 	GString *words;
 };
 
@@ -1091,7 +1095,7 @@ pick_word(const char *w, size_t len, void *data)
 		pk->left--;
 	}
 	if (g_hash_table_size(pk->seen) < WORDS_MAX && !g_hash_table_contains(pk->seen, w)) {
-		g_hash_table_add(pk->seen, g_strndup(w, len));
+		g_hash_table_add(pk->seen, g_string_chunk_insert_len(pk->chunk, w, (gssize)len));
 		if (pk->words->len) {
 			g_string_append_c(pk->words, ' ');
 		}
@@ -1107,13 +1111,15 @@ text_words(const char *title, const char *content, GHashTable **picks, char **wo
 	struct word_pick pk = {
 		.picks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
 		.left = 8,
-		.seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL),
+		.seen = g_hash_table_new(g_str_hash, g_str_equal),
+		.chunk = g_string_chunk_new(1024),
 		.words = g_string_new(NULL),
 	};
 	each_word(title, pick_word, &pk);
 	pk.left = 16;
 	each_word(content, pick_word, &pk);
 	g_hash_table_destroy(pk.seen);
+	g_string_chunk_free(pk.chunk);
 	*picks = pk.picks;
 	*words = g_string_free(pk.words, FALSE);
 }
