@@ -1565,8 +1565,7 @@ report_hotspots(struct rpc_call *call, json_t *params, void *data)
 		scope = scope_load(db, agency, true, order);
 	}
 	g_autoptr(StoreStmt) st = store_stmt(
-		db, "SELECT id FROM hotspots WHERE last_on >= ifnull(?1, '') ORDER BY created_at "
-		    "DESC, id");
+		db, "SELECT id FROM hotspots WHERE last_on >= ifnull(?1, '') ORDER BY rowid DESC");
 	json_t *items = json_array();
 	long seen = 0;
 	bool more = false;
