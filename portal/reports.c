@@ -281,7 +281,7 @@ struct report {
 	/* deadlines */
 	struct limit *limits;
 	size_t n_limits;
-	GHashTable *due_cache; /* "step|kind|inst|cx|ext|start" → due day number + 1 */
+	GHashTable *due_cache; /* packed inputs (due_day) → due day number + 1 */
 	int32_t wd_base;       /* working days: wd[i] = working days in (wd_base, wd_base + i] */
 	GArray *wd;
 };
@@ -318,19 +318,17 @@ report_clear(struct report *q)
 static int
 kind_index(const char *kind)
 {
-	for (int i = 0; kinds[i]; i++) {
-		if (kind && strcmp(kinds[i], kind) == 0) {
-			return i;
-		}
-	}
-	return -1;
+	/* the first letters differ: one strcmp per row */
+	int i = !kind ? -1 : kind[0] == 'c' ? 0 : kind[0] == 'd' ? 1 : kind[0] == 'r' ? 2 : 3;
+	return i >= 0 && strcmp(kinds[i], kind) == 0 ? i : -1;
 }
 
 static int
 field_index(struct report *q, const char *field)
 {
 	for (guint i = 0; field && i < q->fields->len; i++) {
-		if (strcmp(q->fields->pdata[i], field) == 0) {
+		const char *f = q->fields->pdata[i];
+		if (f[0] == field[0] && strcmp(f, field) == 0) {
 			return (int)i;
 		}
 	}
@@ -443,16 +441,17 @@ limit_for(struct report *q, const char *step, const char *kind, int instance, in
  */
 static int32_t
 due_day(struct report *q, bool processing, const char *kind, int instance, int complex,
-	int extensions, const char *start, const char *suspended)
+	int extensions, int32_t start_day, const char *suspended)
 {
 	bool denunciation = strcmp(kind, "denunciation") == 0;
 	int cx = processing ? (denunciation ? complex : 0) : (denunciation ? 0 : complex);
 	int ext = !processing && denunciation ? MIN(extensions, 2) : 0;
 	bool plain = !suspended || strcmp(suspended, "[]") == 0;
-	char key[96];
-	if (plain) {
-		g_snprintf(key, sizeof(key), "%d|%s|%d|%d|%d|%.10s", processing, kind, instance, cx,
-			   ext, start);
+	/* the inputs of the deadline packed in one integer: day × 144 combinations */
+	gpointer key = GINT_TO_POINTER(
+		((((start_day * 2 + processing) * 4 + MAX(kind_index(kind), 0)) * 2 + (instance == 2)) *
+			 3 + MIN(MAX(cx, 0), 2)) * 3 + ext);
+	if (plain && start_day >= 0) {
 		gpointer v = g_hash_table_lookup(q->due_cache, key);
 		if (v) {
 			return GPOINTER_TO_INT(v) - 1;
@@ -463,7 +462,8 @@ due_day(struct report *q, bool processing, const char *kind, int instance, int c
 	struct td_deadline_spec spec = {0};
 	struct td_extension exts[2] = {{30, "LTC 30"}, {30, "LTC 30"}};
 	GArray *ranges = g_array_new(FALSE, TRUE, sizeof(struct td_date_range));
-	if (l && td_calendar_date_parse(start ? start : "", &spec.event_on) == 0) {
+	if (l && start_day >= 0) {
+		day_date(start_day, &spec.event_on);
 		spec.unit = l->unit;
 		spec.days = l->days;
 		spec.extensions = ext ? exts : NULL;
@@ -493,8 +493,8 @@ due_day(struct report *q, bool processing, const char *kind, int instance, int c
 		}
 	}
 	g_array_free(ranges, TRUE);
-	if (plain) {
-		g_hash_table_insert(q->due_cache, g_strdup(key), GINT_TO_POINTER(due + 1));
+	if (plain && start_day >= 0) {
+		g_hash_table_insert(q->due_cache, key, GINT_TO_POINTER(due + 1));
 	}
 	return due;
 }
@@ -560,7 +560,8 @@ text(sqlite3_stmt *st, int i)
 static int
 stints_pass(struct report *q)
 {
-	/* A scope of most agencies reads the table through; a small one through its index. */
+	/* A scope of many agencies reads the table through (the scope's hash table filters
+	 * in C); a small one goes through the agency index. */
 	bool scan = q->agencies->len > 8;
 	char *ids = NULL;
 	{
@@ -574,22 +575,24 @@ stints_pass(struct report *q)
 	sqlite3_stmt *st = store_stmt(
 		q->db,
 		scan ? "SELECT case_rowid, agency_id, kind, field, status, instance, mass, complex, "
-		       "repeat, duplicate, received_on, accepted_on, settled_on, decided_on, outcome, "
-		       "stage_started_on, extensions, suspended_days FROM report_stints WHERE "
-		       "received_on <= ?2 AND (settled_on IS NULL OR settled_on >= ?3) AND "
-		       "+agency_id IN (SELECT value FROM json_each(?1))"
+		       "repeat, duplicate, received_day, ifnull(accepted_day, -1), "
+		       "ifnull(settled_day, -1), ifnull(decided_day, -1), outcome, stage_day, "
+		       "extensions, suspended_days FROM report_stints WHERE "
+		       "received_day <= ?2 AND (settled_day IS NULL OR settled_day >= ?3) AND "
+		       "?1 IS NOT NULL"
 		     : "SELECT case_rowid, agency_id, kind, field, status, instance, mass, complex, "
-		       "repeat, duplicate, received_on, accepted_on, settled_on, decided_on, outcome, "
-		       "stage_started_on, extensions, suspended_days FROM report_stints WHERE "
-		       "agency_id IN (SELECT value FROM json_each(?1)) AND received_on <= ?2 AND "
-		       "(settled_on IS NULL OR settled_on >= ?3)");
+		       "repeat, duplicate, received_day, ifnull(accepted_day, -1), "
+		       "ifnull(settled_day, -1), ifnull(decided_day, -1), outcome, stage_day, "
+		       "extensions, suspended_days FROM report_stints WHERE "
+		       "agency_id IN (SELECT value FROM json_each(?1)) AND received_day <= ?2 AND "
+		       "(settled_day IS NULL OR settled_day >= ?3)");
 	if (!st) {
 		free(ids);
 		return -EIO;
 	}
 	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, q->to, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->from, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, q->d_to);
+	sqlite3_bind_int(st, 3, q->d_from);
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t rowid = sqlite3_column_int64(st, 0);
@@ -599,10 +602,10 @@ stints_pass(struct report *q)
 		int f = field_index(q, text(st, 3));
 		const char *status = text(st, 4);
 		int instance = sqlite3_column_int(st, 5);
-		int32_t received = day_number(text(st, 10));
-		int32_t accepted = day_number(text(st, 11));
-		int32_t settled = day_number(text(st, 12));
-		int32_t decided = day_number(text(st, 13));
+		int32_t received = sqlite3_column_int(st, 10);
+		int32_t accepted = sqlite3_column_int(st, 11);
+		int32_t settled = sqlite3_column_int(st, 12);
+		int32_t decided = sqlite3_column_int(st, 13);
 		const char *outcome = text(st, 14);
 		if (a < 0 || k < 0 || !status) {
 			continue;
@@ -654,7 +657,7 @@ stints_pass(struct report *q)
 				count(q, rowid, a, k, f, I_DECIDED_REJECTED, 0);
 			}
 			int32_t due = due_day(q, false, kind, instance, sqlite3_column_int(st, 7),
-					      sqlite3_column_int(st, 16), text(st, 15), text(st, 17));
+					      sqlite3_column_int(st, 16), sqlite3_column_int(st, 15), text(st, 17));
 			if (due >= 0) {
 				count(q, rowid, a, k, f, decided <= due ? I_ON_TIME : I_OVERDUE, 0);
 			}
@@ -663,7 +666,7 @@ stints_pass(struct report *q)
 			/* Still pending today: overdue as case.overdue says it today. */
 			bool processing = strcmp(status, "received") == 0;
 			int32_t due = due_day(q, processing, kind, instance, sqlite3_column_int(st, 7),
-					      sqlite3_column_int(st, 16), text(st, 15), text(st, 17));
+					      sqlite3_column_int(st, 16), sqlite3_column_int(st, 15), text(st, 17));
 			if (due >= 0 && q->d_today > due) {
 				count(q, rowid, a, k, f, I_OVERDUE, 0);
 			}
@@ -978,7 +981,7 @@ report_run(struct reports *r, const struct rpc_identity *who, json_t *params, st
 	}
 	q->by_field = g_new0(struct counts, q->fields->len);
 	q->by_agency = g_new0(struct counts, q->agencies->len);
-	q->due_cache = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	q->due_cache = g_hash_table_new(g_direct_hash, g_direct_equal);
 	q->wd = g_array_new(FALSE, TRUE, sizeof(int));
 	q->wd_base = q->d_from - MAX_RANGE_DAYS;
 	if (limits_load(q) < 0 || stints_pass(q) < 0) {

@@ -761,10 +761,12 @@ static const char migration_8[] =
  *    or an appeal starts a new one), kept by triggers on `cases`, so that no
  *    code path can change a case without the reports seeing it, and a report
  *    over a million cases reads this table only, never the wide case rows.
- *    Dates are the portal's local days: received_on (the day this agency got
- *    it: the case's received_on, or the day of the forward or appeal),
- *    accepted_on, settled_on (the day it stopped pending here: a decision, a
- *    forward, guidance, rejection, filing or withdrawal), decided_on.
+ *    Days are the portal's local dates as day numbers (days since 1970-01-01,
+ *    so that a million rows compare integers): received_day (the day this
+ *    agency got it: the case's received_on, or the day of the forward or
+ *    appeal), accepted_day, settled_day (the day it stopped pending here: a
+ *    decision, a forward, guidance, rejection, filing or withdrawal),
+ *    decided_day, stage_day (the start of the current stage).
  *    Existing cases get one stint each, at their current agency.
  *  - report_refusals: a forward refused because the target was not competent.
  *  - hotspots and hotspot_cases: early warnings (many petitions on one
@@ -775,6 +777,8 @@ static const char migration_8[] =
 /* clang-format off */
 #define OPEN_STATUSES "('received', 'accepted', 'suspended')"
 #define CURRENT_STINT "(SELECT max(stint) FROM report_stints WHERE case_rowid = NEW.rowid)"
+/* The day number (days since 1970-01-01) of the date that starts a text. */
+#define DAY(x) "CAST(julianday(substr(" x ", 1, 10)) - 2440587.5 AS INTEGER)"
 static const char migration_9[] =
 	"CREATE TABLE report_stints (\n"
 	"  case_rowid INTEGER NOT NULL,\n"
@@ -788,29 +792,31 @@ static const char migration_9[] =
 	"  complex INTEGER NOT NULL,\n"
 	"  repeat INTEGER NOT NULL,\n"
 	"  duplicate INTEGER NOT NULL,\n"
-	"  received_on TEXT NOT NULL,\n"
-	"  accepted_on TEXT,\n"
-	"  settled_on TEXT,\n"
-	"  decided_on TEXT,\n"
+	"  received_day INTEGER NOT NULL,\n"
+	"  accepted_day INTEGER,\n"
+	"  settled_day INTEGER,\n"
+	"  decided_day INTEGER,\n"
 	"  outcome TEXT,\n"
-	"  stage_started_on TEXT NOT NULL,\n"
+	"  stage_day INTEGER NOT NULL,\n"
 	"  extensions INTEGER NOT NULL,\n"
 	"  suspended_days TEXT NOT NULL,\n"
 	"  PRIMARY KEY (case_rowid, stint)\n"
 	") STRICT, WITHOUT ROWID;\n"
-	"CREATE INDEX report_stints_agency ON report_stints(agency_id, received_on);\n"
+	"CREATE INDEX report_stints_agency ON report_stints(agency_id, received_day);\n"
 	"INSERT INTO report_stints SELECT rowid, 1, agency_id, kind, field, status, instance, mass,\n"
-	"  complex, repeat_after_termination, duplicate_of IS NOT NULL, received_on,\n"
-	"  CASE WHEN status NOT IN ('received', 'guided', 'rejected', 'filed') THEN stage_started_on END,\n"
-	"  CASE WHEN status NOT IN " OPEN_STATUSES " THEN coalesce(decided_on, substr(updated_at, 1, 10)) END,\n"
-	"  decided_on, outcome, stage_started_on, extensions, suspended_days FROM cases;\n"
+	"  complex, repeat_after_termination, duplicate_of IS NOT NULL, " DAY("received_on") ",\n"
+	"  CASE WHEN status NOT IN ('received', 'guided', 'rejected', 'filed') THEN " DAY("stage_started_on") " END,\n"
+	"  CASE WHEN status NOT IN " OPEN_STATUSES " THEN " DAY("coalesce(decided_on, updated_at)") " END,\n"
+	"  " DAY("decided_on") ", outcome, " DAY("stage_started_on") ", extensions, suspended_days\n"
+	"FROM cases;\n"
 	"CREATE TRIGGER report_stints_insert AFTER INSERT ON cases BEGIN\n"
 	"  INSERT INTO report_stints VALUES (NEW.rowid, 1, NEW.agency_id, NEW.kind, NEW.field,\n"
 	"    NEW.status, NEW.instance, NEW.mass, NEW.complex, NEW.repeat_after_termination,\n"
-	"    NEW.duplicate_of IS NOT NULL, NEW.received_on,\n"
-	"    CASE WHEN NEW.status NOT IN ('received', 'guided', 'rejected', 'filed') THEN NEW.stage_started_on END,\n"
-	"    CASE WHEN NEW.status NOT IN " OPEN_STATUSES " THEN coalesce(NEW.decided_on, substr(NEW.updated_at, 1, 10)) END,\n"
-	"    NEW.decided_on, NEW.outcome, NEW.stage_started_on, NEW.extensions, NEW.suspended_days);\n"
+	"    NEW.duplicate_of IS NOT NULL, " DAY("NEW.received_on") ",\n"
+	"    CASE WHEN NEW.status NOT IN ('received', 'guided', 'rejected', 'filed') THEN " DAY("NEW.stage_started_on") " END,\n"
+	"    CASE WHEN NEW.status NOT IN " OPEN_STATUSES " THEN " DAY("coalesce(NEW.decided_on, NEW.updated_at)") " END,\n"
+	"    " DAY("NEW.decided_on") ", NEW.outcome, " DAY("NEW.stage_started_on") ", NEW.extensions,\n"
+	"    NEW.suspended_days);\n"
 	"END;\n"
 	/* A forward (same instance) ends the stint as 'forwarded'; an appeal leaves it decided. */
 	"CREATE TRIGGER report_stints_move AFTER UPDATE OF agency_id, instance ON cases\n"
@@ -818,12 +824,12 @@ static const char migration_9[] =
 	"BEGIN\n"
 	"  UPDATE report_stints SET\n"
 	"    status = CASE WHEN NEW.instance = OLD.instance THEN 'forwarded' ELSE status END,\n"
-	"    settled_on = coalesce(settled_on, substr(NEW.updated_at, 1, 10))\n"
+	"    settled_day = coalesce(settled_day, " DAY("NEW.updated_at") ")\n"
 	"  WHERE case_rowid = NEW.rowid AND stint = " CURRENT_STINT ";\n"
 	"  INSERT INTO report_stints SELECT NEW.rowid, max(stint) + 1, NEW.agency_id, NEW.kind,\n"
 	"    NEW.field, NEW.status, NEW.instance, NEW.mass, NEW.complex,\n"
 	"    NEW.repeat_after_termination, NEW.duplicate_of IS NOT NULL,\n"
-	"    substr(NEW.updated_at, 1, 10), NULL, NULL, NULL, NULL, NEW.stage_started_on,\n"
+	"    " DAY("NEW.updated_at") ", NULL, NULL, NULL, NULL, " DAY("NEW.stage_started_on") ",\n"
 	"    NEW.extensions, NEW.suspended_days FROM report_stints WHERE case_rowid = NEW.rowid;\n"
 	"END;\n"
 	"CREATE TRIGGER report_stints_update AFTER UPDATE OF status, kind, field, mass, complex,\n"
@@ -836,12 +842,13 @@ static const char migration_9[] =
 	"    duplicate = NEW.duplicate_of IS NOT NULL\n"
 	"  WHERE case_rowid = NEW.rowid;\n"
 	"  UPDATE report_stints SET status = NEW.status,\n"
-	"    accepted_on = CASE WHEN NEW.status = 'accepted' AND OLD.status = 'received'\n"
-	"      THEN substr(NEW.updated_at, 1, 10) ELSE accepted_on END,\n"
-	"    settled_on = CASE WHEN OLD.status IN " OPEN_STATUSES " AND NEW.status NOT IN " OPEN_STATUSES "\n"
-	"      THEN substr(NEW.updated_at, 1, 10) ELSE settled_on END,\n"
-	"    decided_on = coalesce(NEW.decided_on, decided_on), outcome = coalesce(NEW.outcome, outcome),\n"
-	"    stage_started_on = NEW.stage_started_on, extensions = NEW.extensions,\n"
+	"    accepted_day = CASE WHEN NEW.status = 'accepted' AND OLD.status = 'received'\n"
+	"      THEN " DAY("NEW.updated_at") " ELSE accepted_day END,\n"
+	"    settled_day = CASE WHEN OLD.status IN " OPEN_STATUSES " AND NEW.status NOT IN " OPEN_STATUSES "\n"
+	"      THEN " DAY("NEW.updated_at") " ELSE settled_day END,\n"
+	"    decided_day = coalesce(" DAY("NEW.decided_on") ", decided_day),\n"
+	"    outcome = coalesce(NEW.outcome, outcome),\n"
+	"    stage_day = " DAY("NEW.stage_started_on") ", extensions = NEW.extensions,\n"
 	"    suspended_days = NEW.suspended_days\n"
 	"  WHERE case_rowid = NEW.rowid AND stint = " CURRENT_STINT ";\n"
 	"END;\n"
