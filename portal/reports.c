@@ -266,6 +266,8 @@ struct report {
 	char *explain;           /* (nullable) the indicator path */
 	GPtrArray *agencies;     /* of the scope, in order (borrowed from scope keys) */
 	GHashTable *scope;       /* agency id → 1 + index into by_agency */
+	char *ids;               /* the scope as a JSON array, for json_each() */
+	char *zone;              /* the SQLite modifier from UTC to the portal's zone */
 	GPtrArray *fields;       /* field codes, in the directory's order */
 	struct counts totals;
 	struct counts by_kind[4];
@@ -291,6 +293,8 @@ report_clear(struct report *q)
 {
 	g_free(q->agency_id);
 	g_free(q->explain);
+	free(q->ids);
+	g_free(q->zone);
 	if (q->agencies) {
 		g_ptr_array_free(q->agencies, TRUE);
 	}
@@ -563,15 +567,6 @@ stints_pass(struct report *q)
 	/* A scope of many agencies reads the table through (the scope's hash table filters
 	 * in C); a small one goes through the agency index. */
 	bool scan = q->agencies->len > 8;
-	char *ids = NULL;
-	{
-		json_t *a = json_array();
-		for (guint i = 0; i < q->agencies->len; i++) {
-			json_array_append_new(a, json_string(q->agencies->pdata[i]));
-		}
-		ids = json_dumps(a, JSON_COMPACT);
-		json_decref(a);
-	}
 	sqlite3_stmt *st = store_stmt(
 		q->db,
 		scan ? "SELECT case_rowid, agency_id, kind, field, status, instance, mass, complex, "
@@ -587,10 +582,9 @@ stints_pass(struct report *q)
 		       "agency_id IN (SELECT value FROM json_each(?1)) AND received_day <= ?2 AND "
 		       "(settled_day IS NULL OR settled_day >= ?3)");
 	if (!st) {
-		free(ids);
 		return -EIO;
 	}
-	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, q->ids, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, q->d_to);
 	sqlite3_bind_int(st, 3, q->d_from);
 	int rc;
@@ -673,7 +667,6 @@ stints_pass(struct report *q)
 		}
 	}
 	store_stmt_release(st);
-	free(ids);
 	if (rc != SQLITE_DONE) {
 		td_error(MOD, "stints query", "err=\"%s\"", sqlite3_errmsg(q->db));
 		return -EIO;
@@ -739,111 +732,83 @@ leader_days_required(struct report *q, const char *level)
 	return n;
 }
 
-static int
-reception_pass(struct report *q, const char *ids)
+/*
+ * (transfer full: store_stmt_release, or g_autoptr) A statement over the
+ * scope and the period: ?1 the scope's ids (JSON), ?2 and ?3 the first and
+ * last day, ?4 the modifier turning a stored time into the portal's day.
+ */
+static sqlite3_stmt *
+period_stmt(struct report *q, const char *sql)
 {
-	char *zone = zone_modifier(q->r);
-	int rc = 0;
-	{
-		g_autoptr(StoreStmt) st = store_stmt(
-			q->db, "SELECT count(*), total(mode = 'online'), total(people_count), "
-			       "total(people_count >= 5) FROM receptions WHERE agency_id IN (SELECT "
-			       "value FROM json_each(?1)) AND date(received_at, ?4) BETWEEN ?2 AND ?3");
-		if (!st) {
-			rc = -EIO;
-			goto out;
-		}
-		sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
+	sqlite3_stmt *st = store_stmt(q->db, sql);
+	if (st) {
+		sqlite3_bind_text(st, 1, q->ids, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, q->from, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, q->to, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, zone, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			q->reception[R_SESSIONS] = sqlite3_column_int64(st, 0);
-			q->reception[R_ONLINE] = sqlite3_column_int64(st, 1);
-			q->reception[R_PEOPLE] = sqlite3_column_int64(st, 2);
-			q->reception[R_MASS_DELEGATIONS] = sqlite3_column_int64(st, 3);
-		}
+		sqlite3_bind_text(st, 4, q->zone, -1, SQLITE_STATIC);
 	}
-	{
-		/* A leader day held: a day with a leader-day reception recorded, or a past
-		 * leader-day slot hosted by a leader of the agency. */
-		g_autoptr(StoreStmt) st = store_stmt(
-			q->db,
-			"SELECT count(*) FROM (SELECT agency_id, date(received_at, ?4) AS day FROM "
-			"receptions WHERE leader_day = 1 AND agency_id IN (SELECT value FROM "
-			"json_each(?1)) UNION SELECT s.agency_id, substr(s.start_at, 1, 10) FROM slots "
-			"s WHERE s.leader_day = 1 AND s.end_s <= unixepoch() AND s.agency_id IN "
-			"(SELECT value FROM json_each(?1)) AND EXISTS (SELECT 1 FROM user_roles u "
-			"WHERE u.user_id = s.host_id AND u.agency_id = s.agency_id AND u.role = "
-			"'leader')) WHERE day BETWEEN ?2 AND ?3");
-		if (!st) {
-			rc = -EIO;
-			goto out;
-		}
-		sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, q->from, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, q->to, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, zone, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			q->reception[R_LEADER_DAYS_HELD] = sqlite3_column_int64(st, 0);
-		}
+	return st;
+}
+
+#define DIALOGUES_HELD                                                                            \
+	"FROM dialogues WHERE agency_id IN (SELECT value FROM json_each(?1)) AND minutes_seq IS "  \
+	"NOT NULL AND date(start_at, ?4) BETWEEN ?2 AND ?3"
+
+static int
+reception_pass(struct report *q)
+{
+	g_autoptr(StoreStmt) reg = period_stmt(
+		q, "SELECT count(*), total(mode = 'online'), total(people_count), "
+		   "total(people_count >= 5) FROM receptions WHERE agency_id IN (SELECT value FROM "
+		   "json_each(?1)) AND date(received_at, ?4) BETWEEN ?2 AND ?3");
+	/* A leader day held: a day with a leader-day reception recorded, or a past leader-day
+	 * slot hosted by a leader of the agency. */
+	g_autoptr(StoreStmt) days = period_stmt(
+		q, "SELECT count(*) FROM (SELECT agency_id, date(received_at, ?4) AS day FROM "
+		   "receptions WHERE leader_day = 1 AND agency_id IN (SELECT value FROM json_each(?1)) "
+		   "UNION SELECT s.agency_id, substr(s.start_at, 1, 10) FROM slots s WHERE "
+		   "s.leader_day = 1 AND s.end_s <= unixepoch() AND s.agency_id IN (SELECT value FROM "
+		   "json_each(?1)) AND EXISTS (SELECT 1 FROM user_roles u WHERE u.user_id = s.host_id "
+		   "AND u.agency_id = s.agency_id AND u.role = 'leader')) WHERE day BETWEEN ?2 AND ?3");
+	/* Dialogues held: those of the period whose minutes are written. */
+	g_autoptr(StoreStmt) dialogues = period_stmt(q, "SELECT count(*) " DIALOGUES_HELD);
+	g_autoptr(StoreStmt) levels = store_stmt(
+		q->db, "SELECT level FROM agencies WHERE id IN (SELECT value FROM json_each(?1))");
+	if (!reg || !days || !dialogues || !levels) {
+		return -EIO;
 	}
-	{
-		g_autoptr(StoreStmt) st = store_stmt(
-			q->db, "SELECT level FROM agencies WHERE id IN (SELECT value FROM json_each(?1))");
-		if (!st) {
-			rc = -EIO;
-			goto out;
-		}
-		sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			q->reception[R_LEADER_DAYS_REQUIRED] += leader_days_required(q, text(st, 0));
-		}
+	if (sqlite3_step(reg) == SQLITE_ROW) {
+		q->reception[R_SESSIONS] = sqlite3_column_int64(reg, 0);
+		q->reception[R_ONLINE] = sqlite3_column_int64(reg, 1);
+		q->reception[R_PEOPLE] = sqlite3_column_int64(reg, 2);
+		q->reception[R_MASS_DELEGATIONS] = sqlite3_column_int64(reg, 3);
 	}
-	{
-		/* Dialogues held: those of the period whose minutes are written. */
-		g_autoptr(StoreStmt) st = store_stmt(
-			q->db, "SELECT case_id FROM dialogues WHERE agency_id IN (SELECT value FROM "
-			       "json_each(?1)) AND minutes_seq IS NOT NULL AND date(start_at, ?4) "
-			       "BETWEEN ?2 AND ?3");
-		if (!st) {
-			rc = -EIO;
-			goto out;
-		}
-		sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, q->from, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, q->to, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 4, zone, -1, SQLITE_STATIC);
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			q->reception[R_DIALOGUES]++;
-		}
+	if (sqlite3_step(days) == SQLITE_ROW) {
+		q->reception[R_LEADER_DAYS_HELD] = sqlite3_column_int64(days, 0);
 	}
-out:
-	g_free(zone);
-	return rc;
+	if (sqlite3_step(dialogues) == SQLITE_ROW) {
+		q->reception[R_DIALOGUES] = sqlite3_column_int64(dialogues, 0);
+	}
+	sqlite3_bind_text(levels, 1, q->ids, -1, SQLITE_STATIC);
+	while (sqlite3_step(levels) == SQLITE_ROW) {
+		q->reception[R_LEADER_DAYS_REQUIRED] += leader_days_required(q, text(levels, 0));
+	}
+	return 0;
 }
 
 /* The case ids of the receptions or dialogues behind a reception figure. */
 static int
-reception_explain(struct report *q, const char *ids, json_t *out)
+reception_explain(struct report *q, json_t *out)
 {
-	const char *sql =
-		q->ex_ind == R_DIALOGUES
-			? "SELECT DISTINCT case_id FROM dialogues WHERE agency_id IN (SELECT value "
-			  "FROM json_each(?1)) AND minutes_seq IS NOT NULL AND date(start_at, ?4) "
-			  "BETWEEN ?2 AND ?3 ORDER BY 1"
-			: "SELECT DISTINCT case_id FROM receptions WHERE case_id IS NOT NULL AND "
-			  "agency_id IN (SELECT value FROM json_each(?1)) AND date(received_at, ?4) "
-			  "BETWEEN ?2 AND ?3 ORDER BY 1";
-	g_autoptr(StoreStmt) st = store_stmt(q->db, sql);
+	g_autoptr(StoreStmt) st = period_stmt(
+		q, q->ex_ind == R_DIALOGUES
+			   ? "SELECT DISTINCT case_id " DIALOGUES_HELD " ORDER BY 1"
+			   : "SELECT DISTINCT case_id FROM receptions WHERE case_id IS NOT NULL AND "
+			     "agency_id IN (SELECT value FROM json_each(?1)) AND date(received_at, ?4) "
+			     "BETWEEN ?2 AND ?3 ORDER BY 1");
 	if (!st) {
 		return -EIO;
 	}
-	char *zone = zone_modifier(q->r);
-	sqlite3_bind_text(st, 1, ids, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, q->from, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, q->to, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, zone, -1, g_free);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *id = text(st, 0);
 		if (cases_visible(q->r->cases, q->who, id)) {
@@ -899,12 +864,12 @@ explain_ids(struct report *q)
 
 /*
  * Checks params (validated by the dispatcher for types) and the caller's right,
- * and computes the report. 0, or an RPC error code with *field and *reason set
- * for -32602 (field a JSON pointer).
+ * and, when compute is true, computes the report. 0, or an RPC error code with
+ * *field and *reason set for -32602 (field a JSON pointer).
  */
 static int
-report_run(struct reports *r, const struct rpc_identity *who, json_t *params, struct report *q,
-	   const char **field, const char **reason)
+report_run(struct reports *r, const struct rpc_identity *who, json_t *params, bool compute,
+	   struct report *q, const char **field, const char **reason)
 {
 	memset(q, 0, sizeof(*q));
 	q->r = r;
@@ -969,6 +934,13 @@ report_run(struct reports *r, const struct rpc_identity *who, json_t *params, st
 	if (!q->scope || q->agencies->len == 0) {
 		return TD_ERR_NOT_FOUND;
 	}
+	json_t *a = json_array();
+	for (guint i = 0; i < q->agencies->len; i++) {
+		json_array_append_new(a, json_string(q->agencies->pdata[i]));
+	}
+	q->ids = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	q->zone = zone_modifier(r);
 	const char *explain = json_string_value(json_object_get(params, "explain"));
 	if (explain) {
 		q->explain = g_strdup(explain);
@@ -979,6 +951,9 @@ report_run(struct reports *r, const struct rpc_identity *who, json_t *params, st
 		}
 		q->ex_rowids = g_array_new(FALSE, FALSE, sizeof(int64_t));
 	}
+	if (!compute) {
+		return 0;
+	}
 	q->by_field = g_new0(struct counts, q->fields->len);
 	q->by_agency = g_new0(struct counts, q->agencies->len);
 	q->due_cache = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -987,15 +962,7 @@ report_run(struct reports *r, const struct rpc_identity *who, json_t *params, st
 	if (limits_load(q) < 0 || stints_pass(q) < 0) {
 		return TD_ERR_INTERNAL;
 	}
-	json_t *a = json_array();
-	for (guint i = 0; i < q->agencies->len; i++) {
-		json_array_append_new(a, json_string(q->agencies->pdata[i]));
-	}
-	char *ids = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	int rc = reception_pass(q, ids);
-	free(ids);
-	return rc < 0 ? TD_ERR_INTERNAL : 0;
+	return reception_pass(q) < 0 ? TD_ERR_INTERNAL : 0;
 }
 
 static int
@@ -1032,16 +999,9 @@ report_json(struct report *q)
 		json_t *ids;
 		if (q->ex_section == 'r') {
 			ids = json_array();
-			json_t *a = json_array();
-			for (guint i = 0; i < q->agencies->len; i++) {
-				json_array_append_new(a, json_string(q->agencies->pdata[i]));
-			}
-			char *text_ids = json_dumps(a, JSON_COMPACT);
-			json_decref(a);
-			if (reception_explain(q, text_ids, ids) < 0) {
+			if (reception_explain(q, ids) < 0) {
 				td_error(MOD, "reception explain failed", "agency=%s", q->agency_id);
 			}
-			free(text_ids);
 		} else {
 			g_array_sort(q->ex_rowids, cmp_int64);
 			ids = explain_ids(q);
@@ -1070,7 +1030,7 @@ report_summary(struct rpc_call *call, json_t *params, void *data)
 	struct reports *r = data;
 	struct report q;
 	const char *field, *reason;
-	int code = report_run(r, rpc_call_identity(call), params, &q, &field, &reason);
+	int code = report_run(r, rpc_call_identity(call), params, true, &q, &field, &reason);
 	if (code) {
 		reply_error(call, code, field, reason);
 	} else {
@@ -1209,7 +1169,7 @@ report_ticket(struct rpc_call *call, json_t *params, void *data)
 	char *format = g_strdup(json_string_value(json_object_get(p, "format")));
 	json_object_del(p, "format");
 	/* The same checks as report.summary, now: a ticket is never given for a bad report. */
-	int code = report_run(r, rpc_call_identity(call), p, &q, &field, &reason);
+	int code = report_run(r, rpc_call_identity(call), p, false, &q, &field, &reason);
 	report_clear(&q);
 	if (code) {
 		reply_error(call, code, field, reason);
@@ -1256,10 +1216,12 @@ reports_download(struct reports *r, const char *name, const char **content_type)
 		g_free(key);
 		return NULL;
 	}
-	g_hash_table_steal(r->tickets, key); /* single use */
+	gpointer stored_key = NULL;
+	g_hash_table_steal_extended(r->tickets, key, &stored_key, NULL); /* single use */
+	g_free(stored_key);
 	struct report q;
 	const char *field, *reason;
-	if (report_run(r, &t->who, t->params, &q, &field, &reason) == 0) {
+	if (report_run(r, &t->who, t->params, true, &q, &field, &reason) == 0) {
 		json_t *res = report_json(&q);
 		if (strcmp(t->format, "csv") == 0) {
 			out = report_csv(&q, res);
