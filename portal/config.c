@@ -48,6 +48,7 @@ enum setting_id {
 	S_HOTSPOT_COUNT,
 	S_HOTSPOT_WINDOW_DAYS,
 	S_HOTSPOT_MASS,
+	S_PROLONGED_DAYS,
 	S_COUNT,
 };
 
@@ -122,6 +123,9 @@ static const struct setting settings[S_COUNT] = {
 				   "hotspot_count petitions make a hot spot"},
 	[S_HOTSPOT_MASS] = {"hotspot_mass", "reports", NULL, "true", "BOOL",
 			    "whether every mass (group) petition is a hot spot of its own"},
+	[S_PROLONGED_DAYS] = {"prolonged_days", "reports", NULL, "90", "DAYS",
+			      "a case pending longer than this at the end of a report's period is "
+			      "prolonged (kéo dài)"},
 };
 
 static const char *
@@ -431,6 +435,12 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 			return -EINVAL;
 		}
 		cfg->hotspot_mass = truthy(value);
+		return 0;
+	case S_PROLONGED_DAYS:
+		if (parse_uint(value, 1, 3660, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->prolonged_days = (unsigned)v;
 		return 0;
 	case S_COUNT:
 		break;

@@ -329,6 +329,7 @@ main(int argc, char **argv)
 	struct reports_options ropts2 = {.hotspot_count = app.cfg.hotspot_count,
 					 .hotspot_window_days = app.cfg.hotspot_window_days,
 					 .hotspot_mass = app.cfg.hotspot_mass,
+					 .prolonged_days = app.cfg.prolonged_days,
 					 .timezone = app.cfg.timezone};
 	app.reports = reports_create(app.rpc, app.store, app.calendar, app.cases, &ropts2, &error);
 	if (!app.reports) {

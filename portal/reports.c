@@ -39,6 +39,7 @@ enum ind {
 	I_FIRST_INSTANCE,
 	I_SECOND_INSTANCE,
 	I_PENDING,
+	I_PROLONGED,
 	I_SETTLED, /* the cases behind avg_days_to_settle */
 	I_COUNT,
 };
@@ -66,11 +67,13 @@ static const char *const ind_names[I_COUNT] = {
 	[I_FIRST_INSTANCE] = "first_instance",
 	[I_SECOND_INSTANCE] = "second_instance",
 	[I_PENDING] = "pending",
+	[I_PROLONGED] = "prolonged",
 	[I_SETTLED] = "avg_days_to_settle",
 };
 
 enum rec {
 	R_SESSIONS,
+	R_LEADER_SESSIONS,
 	R_ONLINE,
 	R_PEOPLE,
 	R_MASS_DELEGATIONS,
@@ -82,6 +85,7 @@ enum rec {
 
 static const char *const rec_names[R_COUNT] = {
 	[R_SESSIONS] = "sessions",
+	[R_LEADER_SESSIONS] = "leader_day_sessions",
 	[R_ONLINE] = "online_sessions",
 	[R_PEOPLE] = "people",
 	[R_MASS_DELEGATIONS] = "mass_delegations",
@@ -269,6 +273,7 @@ struct report {
 	char *ids;               /* the scope as a JSON array, for json_each() */
 	char *zone;              /* the SQLite modifier from UTC to the portal's zone */
 	GPtrArray *fields;       /* field codes, in the directory's order */
+	bool *priority;          /* per field: a priority field of DOMAIN.md §7 */
 	struct counts totals;
 	struct counts by_kind[4];
 	struct counts *by_field; /* fields->len */
@@ -305,6 +310,7 @@ report_clear(struct report *q)
 		g_ptr_array_free(q->fields, TRUE);
 	}
 	g_free(q->by_field);
+	g_free(q->priority);
 	g_free(q->by_agency);
 	if (q->ex_rowids) {
 		g_array_free(q->ex_rowids, TRUE);
@@ -627,6 +633,10 @@ stints_pass(struct report *q)
 		}
 		if (settled < 0 || settled > q->d_to) {
 			count(q, rowid, a, k, f, I_PENDING, 0);
+			if (f >= 0 && q->priority[f] &&
+			    q->d_to - received > (int32_t)q->r->opts.prolonged_days) {
+				count(q, rowid, a, k, f, I_PROLONGED, 0);
+			}
 		}
 		if (in_period(q, settled)) {
 			static const struct {
@@ -759,8 +769,8 @@ reception_pass(struct report *q)
 {
 	g_autoptr(StoreStmt) reg = period_stmt(
 		q, "SELECT count(*), total(mode = 'online'), total(people_count), "
-		   "total(people_count >= 5) FROM receptions WHERE agency_id IN (SELECT value FROM "
-		   "json_each(?1)) AND date(received_at, ?4) BETWEEN ?2 AND ?3");
+		   "total(people_count >= 5), total(leader_day) FROM receptions WHERE agency_id IN "
+		   "(SELECT value FROM json_each(?1)) AND date(received_at, ?4) BETWEEN ?2 AND ?3");
 	/* A leader day held: a day with a leader-day reception recorded, or a past leader-day
 	 * slot hosted by a leader of the agency. */
 	g_autoptr(StoreStmt) days = period_stmt(
@@ -782,6 +792,7 @@ reception_pass(struct report *q)
 		q->reception[R_ONLINE] = sqlite3_column_int64(reg, 1);
 		q->reception[R_PEOPLE] = sqlite3_column_int64(reg, 2);
 		q->reception[R_MASS_DELEGATIONS] = sqlite3_column_int64(reg, 3);
+		q->reception[R_LEADER_SESSIONS] = sqlite3_column_int64(reg, 4);
 	}
 	if (sqlite3_step(days) == SQLITE_ROW) {
 		q->reception[R_LEADER_DAYS_HELD] = sqlite3_column_int64(days, 0);
@@ -796,16 +807,30 @@ reception_pass(struct report *q)
 	return 0;
 }
 
-/* The case ids of the receptions or dialogues behind a reception figure. */
+/*
+ * The case ids of the receptions (or dialogues) behind a reception figure: the
+ * register entries linked to a case. leader_days_required has none.
+ */
 static int
 reception_explain(struct report *q, json_t *out)
 {
-	g_autoptr(StoreStmt) st = period_stmt(
-		q, q->ex_ind == R_DIALOGUES
-			   ? "SELECT DISTINCT case_id " DIALOGUES_HELD " ORDER BY 1"
-			   : "SELECT DISTINCT case_id FROM receptions WHERE case_id IS NOT NULL AND "
-			     "agency_id IN (SELECT value FROM json_each(?1)) AND date(received_at, ?4) "
-			     "BETWEEN ?2 AND ?3 ORDER BY 1");
+#define RECEPTIONS                                                                                \
+	"SELECT DISTINCT case_id FROM receptions WHERE case_id IS NOT NULL AND agency_id IN "     \
+	"(SELECT value FROM json_each(?1)) AND date(received_at, ?4) BETWEEN ?2 AND ?3"
+	static const char *const sql[R_COUNT] = {
+		[R_SESSIONS] = RECEPTIONS " ORDER BY 1",
+		[R_LEADER_SESSIONS] = RECEPTIONS " AND leader_day = 1 ORDER BY 1",
+		[R_ONLINE] = RECEPTIONS " AND mode = 'online' ORDER BY 1",
+		[R_PEOPLE] = RECEPTIONS " ORDER BY 1",
+		[R_MASS_DELEGATIONS] = RECEPTIONS " AND people_count >= 5 ORDER BY 1",
+		[R_LEADER_DAYS_HELD] = RECEPTIONS " AND leader_day = 1 ORDER BY 1",
+		[R_DIALOGUES] = "SELECT DISTINCT case_id " DIALOGUES_HELD " ORDER BY 1",
+	};
+#undef RECEPTIONS
+	if (!sql[q->ex_ind]) {
+		return 0;
+	}
+	g_autoptr(StoreStmt) st = period_stmt(q, sql[q->ex_ind]);
 	if (!st) {
 		return -EIO;
 	}
@@ -955,6 +980,16 @@ report_run(struct reports *r, const struct rpc_identity *who, json_t *params, bo
 		return 0;
 	}
 	q->by_field = g_new0(struct counts, q->fields->len);
+	/* DOMAIN.md §7: prolonged cases are counted in these fields. */
+	static const char *const priority[] = {"land", "environment", "ethnicity", "religion",
+					       "labour_policy"};
+	q->priority = g_new0(bool, q->fields->len);
+	for (size_t i = 0; i < G_N_ELEMENTS(priority); i++) {
+		int f = field_index(q, priority[i]);
+		if (f >= 0) {
+			q->priority[f] = true;
+		}
+	}
 	q->by_agency = g_new0(struct counts, q->agencies->len);
 	q->due_cache = g_hash_table_new(g_direct_hash, g_direct_equal);
 	q->wd = g_array_new(FALSE, TRUE, sizeof(int));
@@ -1634,6 +1669,9 @@ reports_create(struct rpc *rpc, struct store *store, struct td_calendar *cal,
 	}
 	if (!r->opts.hotspot_window_days) {
 		r->opts.hotspot_window_days = 30;
+	}
+	if (!r->opts.prolonged_days) {
+		r->opts.prolonged_days = 90;
 	}
 	r->tz = g_time_zone_new_identifier(r->opts.timezone ? r->opts.timezone
 							    : "Asia/Ho_Chi_Minh");

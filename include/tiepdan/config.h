@@ -54,6 +54,7 @@ struct td_config {
 	unsigned hotspot_count;       /* petitions that make a hot spot, 5 */
 	unsigned hotspot_window_days; /* ... received within this many days, 30 */
 	bool hotspot_mass;            /* a mass petition is a hot spot of its own, true */
+	unsigned prolonged_days;      /* pending longer than this is prolonged, 90 */
 };
 
 /**

@@ -27,6 +27,7 @@ struct reports_options {
 	unsigned hotspot_count;       /* petitions that make a hot spot, 5 */
 	unsigned hotspot_window_days; /* within this many days of receipt, 30 */
 	bool hotspot_mass;            /* every mass petition is a hot spot */
+	unsigned prolonged_days;      /* pending longer than this at a period's end: prolonged, 90 */
 	const char *timezone;         /* (nullable) the portal's zone, Asia/Ho_Chi_Minh */
 };
 

@@ -38,7 +38,7 @@ const INDICATORS = [
 	'received', 'carried_over', 'accepted', 'forwarded', 'guided', 'rejected', 'filed', 'withdrawn',
 	'decided', 'upheld', 'partly_upheld', 'decided_rejected', 'on_time', 'overdue', 'mass', 'complex',
 	'repeat_after_termination', 'duplicates_linked', 'wrong_forward_refused', 'first_instance',
-	'second_instance', 'pending', 'settled',
+	'second_instance', 'pending', 'prolonged', 'settled',
 ];
 
 /* Working days d with a < d <= b (DOMAIN.md §3), from the hand calendar of case-helpers. */
@@ -125,7 +125,8 @@ before(async () => {
 	await fails(s.official, 'case.forward', { case_id: c.G, to_agency_id: s.ids.get('DN-P-BIENHOA'), reason: 'Chuyển sai' }, -32009, 'not_competent');
 	await ok(s.citizen, 'petition.withdraw', { case_id: c.J, reason: 'Đã được giải quyết' });
 	const at = `${today}T08:30:00+07:00`;
-	await ok(s.official, 'reception.record', { received_at: at, citizens: [{ full_name: 'Đoàn Văn Đông' }], summary: 'Đoàn đông người', people_count: 6, mode: 'in_person' });
+	await ok(s.official, 'reception.record', { received_at: at, citizens: [{ full_name: 'Đoàn Văn Đông' }], summary: 'Đoàn đông người', people_count: 6, mode: 'in_person', case_id: c.G });
+	await ok(s.leader, 'reception.record', { received_at: at, citizens: [{ full_name: 'Mai Văn Tiếp' }], summary: 'Ngày tiếp định kỳ', people_count: 1, mode: 'in_person', leader_day: true });
 	await ok(s.official, 'reception.record', { received_at: at, citizens: [{ full_name: 'Lý Thị Một' }], summary: 'Tiếp trực tuyến', people_count: 1, mode: 'online' });
 });
 
@@ -143,6 +144,7 @@ describe('report.summary on generated data', () => {
 			withdrawn: 1, decided: 1, upheld: 1, partly_upheld: 0, decided_rejected: 0, on_time: 1,
 			overdue: 2, mass: 1, complex: 1, repeat_after_termination: 0, duplicates_linked: 0,
 			wrong_forward_refused: 1, first_instance: 8, second_instance: 0, pending: 4, settled: 1,
+			prolonged: 1, // A: environment, pending, received over 90 days before today
 		};
 		for (const [k, v] of Object.entries(want)) {
 			assert.equal(rep.totals[k], v, `totals.${k} in ${JSON.stringify(rep.totals)}`);
@@ -155,8 +157,8 @@ describe('report.summary on generated data', () => {
 		assert.equal(rep.by_field.land.received, 2, 'D, E');
 		assert.deepEqual(Object.keys(rep.by_agency), [s.ids.get('DN-P-TRANBIEN')]);
 		assert.deepEqual(rep.reception, {
-			sessions: 2, online_sessions: 1, people: 7, mass_delegations: 1, leader_days_held: 0,
-			leader_days_required: weeksWithWorkingDay('2025-12-15', today), dialogues: 0,
+			sessions: 3, leader_day_sessions: 1, online_sessions: 1, people: 8, mass_delegations: 1,
+			leader_days_held: 1, leader_days_required: weeksWithWorkingDay('2025-12-15', today), dialogues: 0,
 		});
 		assertSums(rep, 'ward');
 	});
@@ -179,6 +181,9 @@ describe('report.summary on generated data', () => {
 			[`by_agency.${s.ids.get('DN-P-TRANBIEN')}.wrong_forward_refused`, [c.G]],
 			['totals.avg_days_to_settle', [c.E]],
 			['totals.received', [c.B, c.C, c.D, c.E, c.F, c.H, c.G, c.J]],
+			['totals.prolonged', [c.A]],
+			['reception.mass_delegations', [c.G]],
+			['reception.leader_days_required', []],
 		];
 		for (const [path, ids] of cases) {
 			const rep = await ok(s.inspector, 'report.summary', { ...range(), explain: path });
@@ -199,6 +204,7 @@ describe('report.summary on generated data', () => {
 		assert.equal(h1.totals.carried_over, 1, 'A, still pending on the first day');
 		assert.equal(h1.totals.accepted, 0, 'the moves of today are outside');
 		assert.equal(h1.totals.pending, 5, 'A, B, C, E, F were pending on the last day');
+		assert.equal(h1.totals.prolonged, 3, 'A, B (environment), E (land): over 90 days on the last day; C, F are not in a priority field');
 		const explained = await ok(s.leader, 'report.summary', { agency_id: ward, period: '2026-H1', explain: 'totals.received' });
 		assert.deepEqual([...explained.cases].sort(), [c.B, c.C, c.E, c.F].sort());
 		const q1 = await ok(s.leader, 'report.summary', { agency_id: ward, period: '2026-Q1' });
@@ -291,7 +297,7 @@ describe('exports through report.ticket', () => {
 		assert.ok(lines.includes(`2025-12-15,${today},totals,,,received,8`), text.slice(0, 300));
 		assert.ok(lines.includes(`2025-12-15,${today},by_field,environment,Môi trường,received,3`));
 		assert.ok(lines.includes(`2025-12-15,${today},by_kind,denunciation,Tố cáo,received,1`));
-		assert.ok(lines.includes(`2025-12-15,${today},reception,,,people,7`));
+		assert.ok(lines.includes(`2025-12-15,${today},reception,,,people,8`));
 		assert.ok(lines.includes(`2025-12-15,${today},cases,by_kind.denunciation.received,,case_id,${c.F}`));
 		for (const secret of [DENOUNCER.full_name, DENOUNCER.national_id, DENOUNCER.address]) {
 			assert.ok(!text.includes(secret), `the export does not show ${secret}`);
