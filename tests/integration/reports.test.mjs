@@ -231,6 +231,16 @@ describe('report.summary on generated data', () => {
 		assert.deepEqual([...t.cases].sort(), [c.G, c.J].sort());
 		const y = await ok(s.leader, 'report.summary', { agency_id: ward, from: addDays(today, -1), to: addDays(today, -1) });
 		assert.equal(y.totals.received, 0);
+		/* A reception given in UTC at 17:00:30 yesterday is 00:00:30 today in +07:00. */
+		const before = t.reception.sessions;
+		await ok(s.official, 'reception.record', {
+			received_at: `${addDays(today, -1)}T17:00:30Z`, citizens: [{ full_name: 'Hồ Văn Sớm' }],
+			summary: 'Tiếp lúc nửa đêm', people_count: 1, mode: 'in_person',
+		});
+		const t2 = await ok(s.leader, 'report.summary', { agency_id: ward, from: today, to: today });
+		assert.equal(t2.reception.sessions, before + 1, 'counted today');
+		const y2 = await ok(s.leader, 'report.summary', { agency_id: ward, from: addDays(today, -1), to: addDays(today, -1) });
+		assert.equal(y2.reception.sessions, 0, 'not yesterday');
 	});
 });
 
@@ -297,7 +307,7 @@ describe('exports through report.ticket', () => {
 		assert.ok(lines.includes(`2025-12-15,${today},totals,,,received,8`), text.slice(0, 300));
 		assert.ok(lines.includes(`2025-12-15,${today},by_field,environment,Môi trường,received,3`));
 		assert.ok(lines.includes(`2025-12-15,${today},by_kind,denunciation,Tố cáo,received,1`));
-		assert.ok(lines.includes(`2025-12-15,${today},reception,,,people,8`));
+		assert.ok(lines.includes(`2025-12-15,${today},reception,,,people,9`), 'the eight of the set-up and the one at midnight');
 		assert.ok(lines.includes(`2025-12-15,${today},cases,by_kind.denunciation.received,,case_id,${c.F}`));
 		for (const secret of [DENOUNCER.full_name, DENOUNCER.national_id, DENOUNCER.address]) {
 			assert.ok(!text.includes(secret), `the export does not show ${secret}`);
