@@ -607,16 +607,21 @@ stints_pass(struct report *q)
 		int32_t settled = sqlite3_column_int(st, 12);
 		int32_t decided = sqlite3_column_int(st, 13);
 		const char *outcome = text(st, 14);
+		int complex = sqlite3_column_int(st, 7);
+		int32_t stage = sqlite3_column_int(st, 15);
+		int extensions = sqlite3_column_int(st, 16);
+		const char *suspended = text(st, 17);
 		if (a < 0 || k < 0 || !status) {
 			continue;
 		}
 		if (in_period(q, received)) {
 			count(q, rowid, a, k, f, I_RECEIVED, 0);
-			count(q, rowid, a, k, f, instance == 2 ? I_SECOND_INSTANCE : I_FIRST_INSTANCE, 0);
+			enum ind inst = instance == 2 ? I_SECOND_INSTANCE : I_FIRST_INSTANCE;
+			count(q, rowid, a, k, f, inst, 0);
 			if (sqlite3_column_int(st, 6)) {
 				count(q, rowid, a, k, f, I_MASS, 0);
 			}
-			if (sqlite3_column_int(st, 7)) {
+			if (complex) {
 				count(q, rowid, a, k, f, I_COMPLEX, 0);
 			}
 			if (sqlite3_column_int(st, 8)) {
@@ -660,8 +665,8 @@ stints_pass(struct report *q)
 			} else if (outcome && strcmp(outcome, "rejected") == 0) {
 				count(q, rowid, a, k, f, I_DECIDED_REJECTED, 0);
 			}
-			int32_t due = due_day(q, false, kind, instance, sqlite3_column_int(st, 7),
-					      sqlite3_column_int(st, 16), sqlite3_column_int(st, 15), text(st, 17));
+			int32_t due = due_day(q, false, kind, instance, complex, extensions, stage,
+					      suspended);
 			if (due >= 0) {
 				count(q, rowid, a, k, f, decided <= due ? I_ON_TIME : I_OVERDUE, 0);
 			}
@@ -669,8 +674,8 @@ stints_pass(struct report *q)
 		} else if (settled < 0 && strcmp(status, "suspended") != 0) {
 			/* Still pending today: overdue as case.overdue says it today. */
 			bool processing = strcmp(status, "received") == 0;
-			int32_t due = due_day(q, processing, kind, instance, sqlite3_column_int(st, 7),
-					      sqlite3_column_int(st, 16), sqlite3_column_int(st, 15), text(st, 17));
+			int32_t due = due_day(q, processing, kind, instance, complex, extensions,
+					      stage, suspended);
 			if (due >= 0 && q->d_today > due) {
 				count(q, rowid, a, k, f, I_OVERDUE, 0);
 			}
@@ -707,7 +712,8 @@ static char *
 zone_modifier(struct reports *r)
 {
 	GDateTime *now = g_date_time_new_now(r->tz);
-	char *m = g_strdup_printf("%+d seconds", (int)(g_date_time_get_utc_offset(now) / G_USEC_PER_SEC));
+	int offset_s = (int)(g_date_time_get_utc_offset(now) / G_USEC_PER_SEC);
+	char *m = g_strdup_printf("%+d seconds", offset_s);
 	g_date_time_unref(now);
 	return m;
 }
@@ -850,10 +856,10 @@ counts_json(const struct counts *c)
 	for (int i = 0; i < I_COUNT; i++) {
 		if (i == I_SETTLED) {
 			/* One decimal; null when nothing was settled. */
+			/* tenths, rounded */
+			int64_t tenths = c->n[i] ? (c->settle_days * 10 + c->n[i] / 2) / c->n[i] : 0;
 			json_object_set_new(o, ind_names[i],
-					    c->n[i] ? json_real((double)((c->settle_days * 10 + c->n[i] / 2) /
-									 c->n[i]) / 10.0)
-						    : json_null());
+					    c->n[i] ? json_real((double)tenths / 10.0) : json_null());
 		} else {
 			json_object_set_new(o, ind_names[i], json_integer(c->n[i]));
 		}
@@ -1053,7 +1059,8 @@ reply_error(struct rpc_call *call, int code, const char *field, const char *reas
 	if (code == TD_ERR_INVALID_PARAMS) {
 		rpc_call_invalid(call, field, reason);
 	} else if (code == TD_ERR_NOT_FOUND) {
-		rpc_call_error(call, code, NULL, json_pack("{s:s}", "field", field ? field : "/agency_id"));
+		rpc_call_error(call, code, NULL,
+			       json_pack("{s:s}", "field", field ? field : "/agency_id"));
 	} else {
 		rpc_call_error(call, code, NULL, NULL);
 	}
@@ -1153,7 +1160,8 @@ report_csv(struct report *q, json_t *res)
 	const char *head[7] = {"from", "to", "section", "key", "name", "indicator", "value"};
 	csv_row(out, head);
 	csv_object(out, q, "totals", "", "", json_object_get(res, "totals"));
-	static const char *const kind_vi[] = {"Khiếu nại", "Tố cáo", "Kiến nghị", "Phản ánh"};
+	static const char *const kind_vi[] = {"Khiếu nại", "Tố cáo", "Kiến nghị",
+					      "Phản ánh"};
 	for (int i = 0; kinds[i]; i++) {
 		csv_object(out, q, "by_kind", kinds[i], kind_vi[i],
 			   json_object_get(json_object_get(res, "by_kind"), kinds[i]));
@@ -1449,7 +1457,8 @@ hotspot_json(struct reports *r, sqlite3 *db, const char *id, const struct rpc_id
 	int n = 0;
 	bool reach = false;
 	g_autoptr(StoreStmt) cs = store_stmt(
-		db, "SELECT case_id, agency_id FROM hotspot_cases WHERE hotspot_id = ?1 ORDER BY rowid");
+		db, "SELECT case_id, agency_id FROM hotspot_cases WHERE hotspot_id = ?1 "
+		    "ORDER BY rowid");
 	if (cs) {
 		sqlite3_bind_text(cs, 1, id, -1, SQLITE_STATIC);
 		while (sqlite3_step(cs) == SQLITE_ROW) {
