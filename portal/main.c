@@ -326,12 +326,15 @@ main(int argc, char **argv)
 		g_error_free(error);
 		goto out;
 	}
-	struct reports_options report_opts = {.hotspot_count = app.cfg.hotspot_count,
-					 .hotspot_window_days = app.cfg.hotspot_window_days,
-					 .hotspot_mass = app.cfg.hotspot_mass,
-					 .prolonged_days = app.cfg.prolonged_days,
-					 .timezone = app.cfg.timezone};
-	app.reports = reports_create(app.rpc, app.store, app.calendar, app.cases, &report_opts, &error);
+	struct reports_options report_opts = {
+		.hotspot_count = app.cfg.hotspot_count,
+		.hotspot_window_days = app.cfg.hotspot_window_days,
+		.hotspot_mass = app.cfg.hotspot_mass,
+		.prolonged_days = app.cfg.prolonged_days,
+		.timezone = app.cfg.timezone,
+	};
+	app.reports =
+		reports_create(app.rpc, app.store, app.calendar, app.cases, &report_opts, &error);
 	if (!app.reports) {
 		td_error(MOD, "cannot start reports", "err=\"%s\"", error->message);
 		g_error_free(error);
