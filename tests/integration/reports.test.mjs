@@ -194,6 +194,25 @@ describe('report.summary on generated data', () => {
 		assert.equal(rep.cases.length, rep.totals.pending, 'as many ids as the figure');
 	});
 
+	test('dialogues held: those whose minutes are written, on the day they start', async () => {
+		const ward = s.ids.get('DN-P-TRANBIEN');
+		const day = addDays(today, 10);
+		const { dialogue } = await ok(s.staff, 'dialogue.schedule', {
+			case_id: c.G, start: `${day}T09:00:00+07:00`, end: `${day}T10:00:00+07:00`, mode: 'in_person',
+			location: 'Hội trường UBND phường',
+			participants: [{ user_id: s.citizen.user.id, role: 'complainant' }, { user_id: s.official.user.id, role: 'resolver' }],
+		});
+		const p = { agency_id: ward, from: day, to: day, explain: 'reception.dialogues' };
+		const scheduled = await ok(s.leader, 'report.summary', p);
+		assert.equal(scheduled.reception.dialogues, 0, 'scheduled is not held');
+		await ok(s.official, 'dialogue.minutes', { dialogue_id: dialogue.id, text: 'Hai bên trình bày ý kiến.', attendees: [s.citizen.user.id] });
+		const held = await ok(s.leader, 'report.summary', p);
+		assert.equal(held.reception.dialogues, 1);
+		assert.deepEqual(held.cases, [c.G]);
+		const before = await ok(s.leader, 'report.summary', { ...p, to: addDays(day, -1), from: addDays(day, -1) });
+		assert.equal(before.reception.dialogues, 0, 'counted on its own day only');
+	});
+
 	test('period boundaries: inclusive dates, the standard periods of DOMAIN.md §7', async () => {
 		const ward = s.ids.get('DN-P-TRANBIEN');
 		const h1 = await ok(s.leader, 'report.summary', { agency_id: ward, period: '2026-H1' });
