@@ -206,6 +206,36 @@ test_stints(struct fx *f, gconstpointer unused)
 			 "2026-04-02 upheld\n");
 }
 
+/* An appeal: the first stint stays decided with its outcome; the second instance is a new one. */
+static void
+test_appeal(struct fx *f, gconstpointer unused)
+{
+	(void)unused;
+	g_assert_cmpint(exec(f, "UPDATE cases SET status = 'accepted', stage_started_on = "
+				"'2026-03-02', updated_at = '2026-03-02T08:00:00+07:00' WHERE id = "
+				"'c1'"),
+			==, 0);
+	g_assert_cmpint(exec(f, "UPDATE cases SET status = 'decided', outcome = 'rejected', "
+				"decided_on = '2026-03-20', updated_at = "
+				"'2026-03-20T08:00:00+07:00' WHERE id = 'c1'"),
+			==, 0);
+	g_assert_cmpint(exec(f, "UPDATE cases SET status = 'received', instance = 2, agency_id = "
+				"'b', first_resolver_id = 'a', stage_started_on = '2026-04-01', "
+				"outcome = NULL, decided_on = NULL, updated_at = "
+				"'2026-04-01T08:00:00+07:00' WHERE id = 'c1'"),
+			==, 0);
+	assert_stints(f, "1 a decided feedback land 0 2026-03-01 2026-03-02 2026-03-20 2026-03-20 "
+			 "rejected\n"
+			 "2 b received feedback land 0 2026-04-01 - - - -\n");
+	g_autoptr(StoreStmt) st = store_stmt(store_reader(f->s),
+					     "SELECT instance FROM report_stints ORDER BY stint");
+	g_assert_nonnull(st);
+	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+	g_assert_cmpint(sqlite3_column_int(st, 0), ==, 1);
+	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+	g_assert_cmpint(sqlite3_column_int(st, 0), ==, 2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -214,5 +244,6 @@ main(int argc, char **argv)
 	g_test_add_func("/reports/periods", test_periods);
 	g_test_add_func("/reports/day-numbers", test_day_numbers);
 	g_test_add("/reports/schema/stints", struct fx, NULL, fx_setup, test_stints, fx_teardown);
+	g_test_add("/reports/schema/appeal", struct fx, NULL, fx_setup, test_appeal, fx_teardown);
 	return g_test_run();
 }
