@@ -1300,18 +1300,36 @@ spot_job_free(struct spot_job *j)
 	g_free(j);
 }
 
+/*
+ * One statement of the hot spot check through the connection's statement
+ * cache (intake runs it for every petition): ?1..?n bound as text, NULL
+ * elements as NULL. With out, the first column of the first row (transfer
+ * full, nullable). 0 or a negative errno.
+ */
 static int
-exec_params(sqlite3 *db, const char *sql, const char *const *vals, int n)
+spot_stmt(sqlite3 *db, const char *sql, const char *const *vals, int n, char **out)
 {
-	return store_exec_text(db, sql, vals, n);
+	g_autoptr(StoreStmt) st = store_stmt(db, sql);
+	if (!st) {
+		return -EIO;
+	}
+	for (int i = 0; i < n; i++) {
+		sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+	}
+	int rc = sqlite3_step(st);
+	if (out) {
+		*out = rc == SQLITE_ROW && text(st, 0) ? g_strdup(text(st, 0)) : NULL;
+	}
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_errno(rc);
 }
 
 /*
- * One rule: the cases matching `match` (SQL over cases c with ?1, ?2 its
- * values, ?3 the window's first day) number at least the threshold. A hot
- * spot of the same key still open (its last case within the window) takes
- * the new case; else a new hot spot takes every case of the window and is
- * announced.
+ * One rule: a hot spot of the same key still open (its last case within the
+ * window) takes the new case. Else, when the cases matching `match` (SQL
+ * over hotspot_intake c with ?1, ?2 its values, ?3 the window's first day)
+ * reach the threshold, a new hot spot takes every case of the window and is
+ * announced. Counting stops at the threshold: the cost of a petition does not
+ * grow with the size of the window.
  */
 static int
 spot_rule(struct spot_job *j, sqlite3 *db, unsigned threshold, const char *kind, const char *key,
@@ -1319,57 +1337,62 @@ spot_rule(struct spot_job *j, sqlite3 *db, unsigned threshold, const char *kind,
 	  const char *locality, const char *field, const char *respondent)
 {
 	struct reports *r = j->r;
-	char *count_sql = g_strdup_printf("SELECT count(*) FROM hotspot_intake c WHERE %s", match);
-	char *n_text = store_query_text(db, count_sql, (const char *const[]){v1, v2, since}, 3);
-	g_free(count_sql);
-	long n = n_text ? strtol(n_text, NULL, 10) : 0;
-	g_free(n_text);
-	if (n < (long)threshold) {
-		return 0;
-	}
-	char *open = store_query_text(db, "SELECT id FROM hotspots WHERE key = ?1 AND last_on >= ?2 "
-					  "ORDER BY last_on DESC LIMIT 1",
-				      (const char *const[]){key, since}, 2);
-	char now[STORE_TIME_SIZE];
-	store_time_now(now);
-	int e = 0;
-	if (open) {
-		e = exec_params(db, "INSERT OR IGNORE INTO hotspot_cases (hotspot_id, case_id, "
-				    "agency_id) SELECT ?1, case_id, agency_id FROM hotspot_intake "
-				    "WHERE case_id = ?2",
-				(const char *const[]){open, j->case_id}, 2);
+	char *open = NULL;
+	int e = spot_stmt(db, "SELECT id FROM hotspots WHERE key = ?1 AND last_on >= ?2 ORDER BY "
+			      "last_on DESC LIMIT 1",
+			  (const char *const[]){key, since}, 2, &open);
+	if (e == 0 && open) {
+		e = spot_stmt(db, "INSERT OR IGNORE INTO hotspot_cases (hotspot_id, case_id, "
+				  "agency_id) SELECT ?1, case_id, agency_id FROM hotspot_intake WHERE "
+				  "case_id = ?2",
+			      (const char *const[]){open, j->case_id}, 2, NULL);
 		if (e == 0) {
-			e = exec_params(db, "UPDATE hotspots SET last_on = ?2 WHERE id = ?1",
-					(const char *const[]){open, today}, 2);
+			e = spot_stmt(db, "UPDATE hotspots SET last_on = max(last_on, ?2) WHERE id = ?1",
+				      (const char *const[]){open, today}, 2, NULL);
 		}
 		g_free(open);
 		return e;
 	}
-	char id[23], thr[16], win[16];
-	store_new_id(id);
+	char thr[16], win[16];
 	g_snprintf(thr, sizeof(thr), "%u", threshold);
 	g_snprintf(win, sizeof(win), "%u", r->opts.hotspot_window_days);
-	e = exec_params(db, "INSERT INTO hotspots (id, kind, key, locality_code, field, "
-			    "respondent_agency_id, threshold, window_days, first_on, last_on, "
-			    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS INTEGER), "
-			    "CAST(?8 AS INTEGER), ?9, ?10, ?11)",
-			(const char *const[]){id, kind, key, locality, field, respondent, thr, win,
-					      since, today, now},
-			11);
+	char *count_sql = g_strdup_printf("SELECT count(*) FROM (SELECT 1 FROM hotspot_intake c "
+					  "WHERE %s LIMIT CAST(?4 AS INTEGER))",
+					  match);
+	char *n_text = NULL;
+	if (e == 0) {
+		e = spot_stmt(db, count_sql, (const char *const[]){v1, v2, since, thr}, 4, &n_text);
+	}
+	g_free(count_sql);
+	long n = n_text ? strtol(n_text, NULL, 10) : 0;
+	g_free(n_text);
+	if (e < 0 || n < (long)threshold) {
+		return e;
+	}
+	char id[23], now[STORE_TIME_SIZE];
+	store_new_id(id);
+	store_time_now(now);
+	e = spot_stmt(db, "INSERT INTO hotspots (id, kind, key, locality_code, field, "
+			  "respondent_agency_id, threshold, window_days, first_on, last_on, "
+			  "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, CAST(?7 AS INTEGER), CAST(?8 AS "
+			  "INTEGER), ?9, ?10, ?11)",
+		      (const char *const[]){id, kind, key, locality, field, respondent, thr, win,
+					    since, today, now},
+		      11, NULL);
 	if (e == 0) {
 		char *sql = g_strdup_printf("INSERT OR IGNORE INTO hotspot_cases (hotspot_id, "
 					    "case_id, agency_id) SELECT ?4, c.case_id, c.agency_id "
 					    "FROM hotspot_intake c WHERE %s",
 					    match);
-		e = exec_params(db, sql, (const char *const[]){v1, v2, since, id}, 4);
+		e = spot_stmt(db, sql, (const char *const[]){v1, v2, since, id}, 4, NULL);
 		g_free(sql);
-		/* first_on: the first day of receipt among its cases */
-		if (e == 0) {
-			e = exec_params(db, "UPDATE hotspots SET first_on = (SELECT min(c.day) FROM "
-					    "hotspot_cases h JOIN hotspot_intake c ON c.case_id = "
-					    "h.case_id WHERE h.hotspot_id = ?1) WHERE id = ?1",
-					(const char *const[]){id}, 1);
-		}
+	}
+	/* first_on: the first day of receipt among its cases */
+	if (e == 0) {
+		e = spot_stmt(db, "UPDATE hotspots SET first_on = (SELECT min(c.day) FROM hotspot_cases "
+				  "h JOIN hotspot_intake c ON c.case_id = h.case_id WHERE h.hotspot_id "
+				  "= ?1) WHERE id = ?1",
+			      (const char *const[]){id}, 1, NULL);
 	}
 	if (e == 0) {
 		g_ptr_array_add(j->created, g_strdup(id));
@@ -1382,11 +1405,11 @@ spot_txn(sqlite3 *db, void *data)
 {
 	struct spot_job *j = data;
 	struct reports *r = j->r;
-	int e = store_exec_text(db, "INSERT OR IGNORE INTO hotspot_intake (case_id, agency_id, "
-				    "locality_code, field, respondent_agency_id, day) SELECT id, "
-				    "agency_id, locality_code, field, json_extract(respondent, "
-				    "'$.agency_id'), received_on FROM cases WHERE id = ?1",
-				(const char *const[]){j->case_id}, 1);
+	int e = spot_stmt(db, "INSERT OR IGNORE INTO hotspot_intake (case_id, agency_id, "
+			      "locality_code, field, respondent_agency_id, day) SELECT id, agency_id, "
+			      "locality_code, field, json_extract(respondent, '$.agency_id'), "
+			      "received_on FROM cases WHERE id = ?1",
+			  (const char *const[]){j->case_id}, 1, NULL);
 	if (e < 0) {
 		return e;
 	}
