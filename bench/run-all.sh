@@ -10,7 +10,8 @@
 # /var/tmp: a directory on a real disk, never tmpfs) for bench/commit;
 # AUTH_DURATION, AUTH_WARMUP (default 10 and 2) for bench/auth; REPEAT for
 # bench/rpc and bench/auth; CASES_DURATION, CASES_WARMUP (default 10 and 2)
-# and the variables of bench/cases/run.sh (CASES, ROUNDS, ...) for bench/cases.
+# and the variables of bench/cases/run.sh (CASES, ROUNDS, ...) for bench/cases;
+# RUNS and REPORTS_DIR for bench/reports.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,3 +43,4 @@ echo "== bench/cases =="
 # Its own windows too: 10 s after 2 s of warm-up unless CASES_DURATION / CASES_WARMUP are set.
 DURATION=${CASES_DURATION:-10} WARMUP=${CASES_WARMUP:-2} "$ROOT/bench/cases/run.sh" "$BUILD"
 echo; echo "== bench/booking =="; "$ROOT/bench/booking/run.sh" "$BUILD" # 1,000 connections at appointment.book (ACCOUNTS, SEATS, ...)
+echo; echo "== bench/reports =="; "$ROOT/bench/reports/run.sh" "$BUILD" # report.summary, city tree, a year of CASES cases (RUNS, REPORTS_DIR)

@@ -766,6 +766,14 @@ case_json(struct cases *c, sqlite3 *db, const struct rpc_identity *viewer,
 		}
 	}
 	store_stmt_release(fst);
+	g_autoptr(StoreStmt) hst =
+		store_stmt(db, "SELECT EXISTS (SELECT 1 FROM hotspot_cases WHERE case_id = ?1)");
+	if (hst) {
+		sqlite3_bind_text(hst, 1, r->id, -1, SQLITE_STATIC);
+		json_object_set_new(o, "hotspot",
+				    json_boolean(sqlite3_step(hst) == SQLITE_ROW &&
+						 sqlite3_column_int(hst, 0)));
+	}
 	if (r->outcome) {
 		json_object_set_new(o, "outcome", json_string(r->outcome));
 		json_object_set_new(o, "decided_on", json_string(r->decided_on));
@@ -1530,6 +1538,9 @@ intake_done(int status, void *data)
 			r.kind, in->via, in->agency_id);
 		rpc_call_reply(in->call, res);
 		announce_overdue(c, &r, NULL, overdue);
+		if (c->opts.events && c->opts.events->received) {
+			c->opts.events->received(c->opts.events_data, r.id);
+		}
 		row_clear(&r);
 	} else {
 		td_error(MOD, "petition not stored", "err=%d", status);
@@ -2063,6 +2074,19 @@ move_txn(sqlite3 *db, void *data)
 				 routing_is_competent(db, &req, to, &expl);
 		json_decref(resp);
 		if (!competent) {
+			/* Counted by the reports as a wrong forward refused (docs/reports.md). */
+			const char *rv[] = {r.agency_id, to, today};
+			e = exec_update(db,
+					"INSERT INTO report_refusals (case_rowid, agency_id, to_agency_id, "
+					"day) SELECT rowid, ?2, ?3, ?4 FROM cases WHERE id = ?1",
+					r.id, rv, 3);
+			if (e < 0) {
+				json_decref(expl);
+				json_decref(ev);
+				row_clear(&r);
+				g_free(today);
+				return e;
+			}
 			json_decref(ev);
 			row_clear(&r);
 			g_free(today);
@@ -2354,6 +2378,16 @@ case_move(struct rpc_call *call, json_t *params, void *data)
 }
 
 /* ---- reads ---- */
+
+bool
+cases_visible(struct cases *c, const struct rpc_identity *id, const char *case_id)
+{
+	sqlite3 *db = store_reader(c->store);
+	struct case_row r;
+	bool seen = row_load(db, case_id, &r) == 0 && case_visible(c, db, id, &r);
+	row_clear(&r);
+	return seen;
+}
 
 static void
 case_get(struct rpc_call *call, json_t *params, void *data)

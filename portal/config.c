@@ -46,6 +46,10 @@ enum setting_id {
 	S_CANCEL_BEFORE_MINUTES,
 	S_REMINDER_OFFSETS,
 	S_DIALOGUE_NOTICE_DAYS,
+	S_HOTSPOT_COUNT,
+	S_HOTSPOT_WINDOW_DAYS,
+	S_HOTSPOT_MASS,
+	S_PROLONGED_DAYS,
 	S_COUNT,
 };
 
@@ -114,6 +118,17 @@ static const struct setting settings[S_COUNT] = {
 	[S_DIALOGUE_NOTICE_DAYS] = {"dialogue_notice_days", "schedule", NULL, "5", "DAYS",
 				    "a dialogue is scheduled at least this many days (of 24 hours) "
 				    "ahead: the written notice"},
+	[S_HOTSPOT_COUNT] = {"hotspot_count", "reports", NULL, "5", "N",
+			     "petitions on the same locality and field, or against the same "
+			     "respondent, that make a hot spot"},
+	[S_HOTSPOT_WINDOW_DAYS] = {"hotspot_window_days", "reports", NULL, "30", "DAYS",
+				   "the window (days of receipt, today included) in which "
+				   "hotspot_count petitions make a hot spot"},
+	[S_HOTSPOT_MASS] = {"hotspot_mass", "reports", NULL, "true", "BOOL",
+			    "whether every mass (group) petition is a hot spot of its own"},
+	[S_PROLONGED_DAYS] = {"prolonged_days", "reports", NULL, "90", "DAYS",
+			      "a case pending longer than this at the end of a report's period is "
+			      "prolonged (kéo dài)"},
 };
 
 static const char *
@@ -208,6 +223,8 @@ parse_listen(const char *value, char **addr, int *port)
 	*port = (int)p;
 	return 0;
 }
+
+static gboolean truthy(const char *v);
 
 static int
 apply(struct td_config *cfg, enum setting_id id, const char *value)
@@ -408,6 +425,31 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 			return -EINVAL;
 		}
 		cfg->dialogue_notice_days = (unsigned)v;
+		return 0;
+	case S_HOTSPOT_COUNT:
+		if (parse_uint(value, 2, 100000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->hotspot_count = (unsigned)v;
+		return 0;
+	case S_HOTSPOT_WINDOW_DAYS:
+		if (parse_uint(value, 1, 3660, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->hotspot_window_days = (unsigned)v;
+		return 0;
+	case S_HOTSPOT_MASS:
+		if (!value || (!truthy(value) && g_ascii_strcasecmp(value, "false") != 0 &&
+			       g_ascii_strcasecmp(value, "no") != 0 && strcmp(value, "0") != 0)) {
+			return -EINVAL;
+		}
+		cfg->hotspot_mass = truthy(value);
+		return 0;
+	case S_PROLONGED_DAYS:
+		if (parse_uint(value, 1, 3660, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->prolonged_days = (unsigned)v;
 		return 0;
 	case S_COUNT:
 		break;

@@ -28,6 +28,7 @@
 #include "tiepdan/files.h"
 #include "tiepdan/demo.h"
 #include "tiepdan/log.h"
+#include "tiepdan/reports.h"
 #include "tiepdan/schedule.h"
 #include "tiepdan/store.h"
 
@@ -50,6 +51,7 @@ struct app {
 	struct schedule *schedule;
 	struct files *files;
 	struct calendar_feed *calendar_feed;
+	struct reports *reports;
 	struct auth *auth;
 	char *password_helper;
 	bool stopping;
@@ -77,12 +79,34 @@ calendar(void *data, const char *name)
 	return app->calendar_feed ? calendar_feed_render(app->calendar_feed, name) : NULL;
 }
 
+static GString *
+report(void *data, const char *name, const char **content_type)
+{
+	struct app *app = data;
+	return app->reports ? reports_download(app->reports, name, content_type) : NULL;
+}
+
+static void
+case_received(void *data, const char *case_id)
+{
+	struct app *app = data;
+	if (app->reports) {
+		reports_case_received(app->reports, case_id);
+	}
+}
+
+static const struct cases_events case_events = {
+	.version = CASES_EVENTS_VERSION,
+	.received = case_received,
+};
+
 static const struct server_hooks hooks = {
 	.version = SERVER_HOOKS_VERSION,
 	.check_db = check_db,
 	.check_media = NULL,
 	.identify = identify,
 	.calendar = calendar,
+	.report = report,
 };
 
 static void
@@ -288,7 +312,9 @@ main(int argc, char **argv)
 	}
 	server_set_files(app.server, app.files);
 	struct cases_options copts = {.sweep_interval_s = app.cfg.sweep_interval,
-				      .files = app.files};
+				      .files = app.files,
+				      .events = &case_events,
+				      .events_data = &app};
 	app.cases = cases_create(app.rpc, app.store, app.seal, app.calendar, &copts, &error);
 	if (!app.cases) {
 		td_error(MOD, "cannot start cases", "err=\"%s\"", error->message);
@@ -308,6 +334,20 @@ main(int argc, char **argv)
 	app.schedule = schedule_create(app.rpc, app.store, app.calendar, &schopts, &error);
 	if (!app.schedule) {
 		td_error(MOD, "cannot start schedules", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
+	struct reports_options report_opts = {
+		.hotspot_count = app.cfg.hotspot_count,
+		.hotspot_window_days = app.cfg.hotspot_window_days,
+		.hotspot_mass = app.cfg.hotspot_mass,
+		.prolonged_days = app.cfg.prolonged_days,
+		.timezone = app.cfg.timezone,
+	};
+	app.reports =
+		reports_create(app.rpc, app.store, app.calendar, app.cases, &report_opts, &error);
+	if (!app.reports) {
+		td_error(MOD, "cannot start reports", "err=\"%s\"", error->message);
 		g_error_free(error);
 		goto out;
 	}
@@ -357,6 +397,7 @@ out:
 	rpc_destroy(app.rpc);
 	portal_directory_destroy(app.directory);
 	portal_routing_destroy(app.routing);
+	reports_destroy(app.reports);
 	cases_destroy(app.cases);
 	schedule_destroy(app.schedule);
 	calendar_feed_destroy(app.calendar_feed);

@@ -727,6 +727,17 @@ http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 		g_free(ics);
 		return http_respond(s, wsi, pss, 200, "text/calendar; charset=utf-8", b);
 	}
+	if (g_str_has_prefix(uri, "/api/reports/") && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
+		const char *type = NULL;
+		GString *b = s->hooks && s->hooks->report
+				     ? s->hooks->report(s->hooks_data, uri + strlen("/api/reports/"),
+							&type)
+				     : NULL;
+		if (!b) {
+			return http_error(s, wsi, pss, 404, "not found");
+		}
+		return http_respond(s, wsi, pss, 200, type, b);
+	}
 	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI)) {
 		/* Only GET is served until uploads arrive; a body may follow, so hang up after. */
 		pss->hang_up = true;

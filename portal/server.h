@@ -28,6 +28,9 @@ struct server_hooks {
 	char *(*identify)(void *data, const char *access_token);
 	/* (transfer full, nullable) The iCalendar feed named by the last path segment. */
 	char *(*calendar)(void *data, const char *name);
+	/* (transfer full, nullable) A report export named by the last path segment; sets
+	 * *content_type (transfer none). */
+	GString *(*report)(void *data, const char *name, const char **content_type);
 };
 
 struct files;

@@ -768,6 +768,147 @@ static const char migration_9[] =
 	"DROP INDEX cases_petitioner_mac;\n";
 /* clang-format on */
 
+
+/*
+ * Migration 10: reports (PROTOCOL.md §7; docs/reports.md).
+ *  - report_stints: one narrow row per stay of a case at an agency (a forward
+ *    or an appeal starts a new one), kept by triggers on `cases`, so that no
+ *    code path can change a case without the reports seeing it, and a report
+ *    over a million cases reads this table only, never the wide case rows.
+ *    Days are the portal's local dates as day numbers (days since 1970-01-01,
+ *    so that a million rows compare integers): received_day (the day this
+ *    agency got it: the case's received_on, or the day of the forward or
+ *    appeal), accepted_day, settled_day (the day it stopped pending here: a
+ *    decision, a forward, guidance, rejection, filing or withdrawal),
+ *    decided_day, stage_day (the start of the current stage).
+ *    Existing cases get one stint each, at their current agency.
+ *  - report_refusals: a forward refused because the target was not competent.
+ *  - hotspots and hotspot_cases: early warnings (many petitions on one
+ *    locality and field, or against one respondent, within a window; a mass
+ *    petition) and the cases that make them; hotspot_intake: what the rules
+ *    match on, one row per case received since.
+ */
+/* clang-format off */
+#define OPEN_STATUSES "('received', 'accepted', 'suspended')"
+#define CURRENT_STINT "(SELECT max(stint) FROM report_stints WHERE case_rowid = NEW.rowid)"
+/* The day number (days since 1970-01-01) of the date that starts a text. */
+#define DAY(x) "CAST(julianday(substr(" x ", 1, 10)) - 2440587.5 AS INTEGER)"
+static const char migration_10[] =
+	"CREATE TABLE report_stints (\n"
+	"  case_rowid INTEGER NOT NULL,\n"
+	"  stint INTEGER NOT NULL CHECK (stint >= 1),\n"
+	"  agency_id TEXT NOT NULL,\n"
+	"  kind TEXT NOT NULL,\n"
+	"  field TEXT NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  instance INTEGER NOT NULL,\n"
+	"  mass INTEGER NOT NULL,\n"
+	"  complex INTEGER NOT NULL,\n"
+	"  repeat INTEGER NOT NULL,\n"
+	"  duplicate INTEGER NOT NULL,\n"
+	"  received_day INTEGER NOT NULL,\n"
+	"  accepted_day INTEGER,\n"
+	"  settled_day INTEGER,\n"
+	"  decided_day INTEGER,\n"
+	"  outcome TEXT,\n"
+	"  stage_day INTEGER NOT NULL,\n"
+	"  extensions INTEGER NOT NULL,\n"
+	"  suspended_days TEXT NOT NULL,\n"
+	"  PRIMARY KEY (case_rowid, stint)\n"
+	") STRICT, WITHOUT ROWID;\n"
+	"CREATE INDEX report_stints_agency ON report_stints(agency_id, received_day);\n"
+	"INSERT INTO report_stints SELECT rowid, 1, agency_id, kind, field, status, instance, mass,\n"
+	"  complex, repeat_after_termination, duplicate_of IS NOT NULL, " DAY("received_on") ",\n"
+	"  CASE WHEN status NOT IN ('received', 'guided', 'rejected', 'filed') THEN " DAY("stage_started_on") " END,\n"
+	"  CASE WHEN status NOT IN " OPEN_STATUSES " THEN " DAY("coalesce(decided_on, updated_at)") " END,\n"
+	"  " DAY("decided_on") ", outcome, " DAY("stage_started_on") ", extensions, suspended_days\n"
+	"FROM cases;\n"
+	"CREATE TRIGGER report_stints_insert AFTER INSERT ON cases BEGIN\n"
+	"  INSERT INTO report_stints VALUES (NEW.rowid, 1, NEW.agency_id, NEW.kind, NEW.field,\n"
+	"    NEW.status, NEW.instance, NEW.mass, NEW.complex, NEW.repeat_after_termination,\n"
+	"    NEW.duplicate_of IS NOT NULL, " DAY("NEW.received_on") ",\n"
+	"    CASE WHEN NEW.status NOT IN ('received', 'guided', 'rejected', 'filed') THEN " DAY("NEW.stage_started_on") " END,\n"
+	"    CASE WHEN NEW.status NOT IN " OPEN_STATUSES " THEN " DAY("coalesce(NEW.decided_on, NEW.updated_at)") " END,\n"
+	"    " DAY("NEW.decided_on") ", NEW.outcome, " DAY("NEW.stage_started_on") ", NEW.extensions,\n"
+	"    NEW.suspended_days);\n"
+	"END;\n"
+	/* A forward (same instance) ends the stint as 'forwarded'; an appeal leaves it decided. */
+	"CREATE TRIGGER report_stints_move AFTER UPDATE OF agency_id, instance ON cases\n"
+	"  WHEN NEW.agency_id IS NOT OLD.agency_id OR NEW.instance IS NOT OLD.instance\n"
+	"BEGIN\n"
+	"  UPDATE report_stints SET\n"
+	"    status = CASE WHEN NEW.instance = OLD.instance THEN 'forwarded' ELSE status END,\n"
+	"    settled_day = coalesce(settled_day, " DAY("NEW.updated_at") ")\n"
+	"  WHERE case_rowid = NEW.rowid AND stint = " CURRENT_STINT ";\n"
+	"  INSERT INTO report_stints SELECT NEW.rowid, max(stint) + 1, NEW.agency_id, NEW.kind,\n"
+	"    NEW.field, NEW.status, NEW.instance, NEW.mass, NEW.complex,\n"
+	"    NEW.repeat_after_termination, NEW.duplicate_of IS NOT NULL,\n"
+	"    " DAY("NEW.updated_at") ", NULL, NULL, NULL, NULL, " DAY("NEW.stage_started_on") ",\n"
+	"    NEW.extensions, NEW.suspended_days FROM report_stints WHERE case_rowid = NEW.rowid;\n"
+	"END;\n"
+	"CREATE TRIGGER report_stints_update AFTER UPDATE OF status, kind, field, mass, complex,\n"
+	"  repeat_after_termination, duplicate_of, outcome, decided_on, stage_started_on, extensions,\n"
+	"  suspended_days ON cases\n"
+	"  WHEN NEW.agency_id IS OLD.agency_id AND NEW.instance IS OLD.instance\n"
+	"BEGIN\n"
+	"  UPDATE report_stints SET kind = NEW.kind, field = NEW.field, mass = NEW.mass,\n"
+	"    complex = NEW.complex, repeat = NEW.repeat_after_termination,\n"
+	"    duplicate = NEW.duplicate_of IS NOT NULL\n"
+	"  WHERE case_rowid = NEW.rowid;\n"
+	"  UPDATE report_stints SET status = NEW.status,\n"
+	"    accepted_day = CASE WHEN NEW.status = 'accepted' AND OLD.status = 'received'\n"
+	"      THEN " DAY("NEW.updated_at") " ELSE accepted_day END,\n"
+	"    settled_day = CASE WHEN OLD.status IN " OPEN_STATUSES " AND NEW.status NOT IN " OPEN_STATUSES "\n"
+	"      THEN " DAY("NEW.updated_at") " ELSE settled_day END,\n"
+	"    decided_day = coalesce(" DAY("NEW.decided_on") ", decided_day),\n"
+	"    outcome = coalesce(NEW.outcome, outcome),\n"
+	"    stage_day = " DAY("NEW.stage_started_on") ", extensions = NEW.extensions,\n"
+	"    suspended_days = NEW.suspended_days\n"
+	"  WHERE case_rowid = NEW.rowid AND stint = " CURRENT_STINT ";\n"
+	"END;\n"
+	"CREATE TABLE report_refusals (\n"
+	"  case_rowid INTEGER NOT NULL,\n"
+	"  agency_id TEXT NOT NULL,\n"
+	"  to_agency_id TEXT NOT NULL,\n"
+	"  day TEXT NOT NULL\n"
+	") STRICT;\n"
+	"CREATE INDEX report_refusals_day ON report_refusals(day);\n"
+	"CREATE TABLE hotspots (\n"
+	"  id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),\n"
+	"  kind TEXT NOT NULL CHECK (kind IN ('locality_field', 'respondent', 'mass')),\n"
+	"  key TEXT NOT NULL,\n"
+	"  locality_code TEXT,\n"
+	"  field TEXT,\n"
+	"  respondent_agency_id TEXT,\n"
+	"  threshold INTEGER NOT NULL,\n"
+	"  window_days INTEGER NOT NULL,\n"
+	"  first_on TEXT NOT NULL,\n"
+	"  last_on TEXT NOT NULL,\n"
+	"  created_at TEXT NOT NULL\n"
+	") STRICT;\n"
+	"CREATE INDEX hotspots_key ON hotspots(key, last_on);\n"
+	"CREATE TABLE hotspot_cases (\n"
+	"  hotspot_id TEXT NOT NULL REFERENCES hotspots(id),\n"
+	"  case_id TEXT NOT NULL REFERENCES cases(id),\n"
+	"  agency_id TEXT NOT NULL,\n"
+	"  PRIMARY KEY (hotspot_id, case_id)\n"
+	") STRICT;\n"
+	"CREATE INDEX hotspot_cases_case ON hotspot_cases(case_id);\n"
+	"CREATE INDEX hotspot_cases_agency ON hotspot_cases(agency_id);\n"
+	/* What the hot spot rules match on, written at intake (reports.c, spot_txn). */
+	"CREATE TABLE hotspot_intake (\n"
+	"  case_id TEXT PRIMARY KEY NOT NULL REFERENCES cases(id),\n"
+	"  agency_id TEXT NOT NULL,\n"
+	"  locality_code TEXT NOT NULL,\n"
+	"  field TEXT NOT NULL,\n"
+	"  respondent_agency_id TEXT,\n"
+	"  day TEXT NOT NULL\n"
+	") STRICT;\n"
+	"CREATE INDEX hotspot_intake_locality ON hotspot_intake(locality_code, field, day);\n"
+	"CREATE INDEX hotspot_intake_respondent ON hotspot_intake(respondent_agency_id, day)\n"
+	"  WHERE respondent_agency_id IS NOT NULL;\n";
+/* clang-format on */
+
 const char *const store_migrations[] = {
     migration_1,
     migration_2,
@@ -778,6 +919,7 @@ const char *const store_migrations[] = {
     migration_7,
     migration_8,
     migration_9,
+    migration_10,
 };
 
 const size_t store_n_migrations = G_N_ELEMENTS(store_migrations);

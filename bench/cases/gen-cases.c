@@ -633,8 +633,10 @@ now_s(void)
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: cases-gen --data-dir DIR [--cases 1000000] [--seed 1] [--batch 100000]\n"
-		   "  DIR must hold no database yet; it gets the demo city and the cases.\n");
+	fprintf(f, "usage: cases-gen --data-dir DIR [--cases 1000000] [--seed 1] [--batch 100000] "
+		   "[--no-fts]\n"
+		   "  DIR must hold no database yet; it gets the demo city and the cases.\n"
+		   "  --no-fts: leave the search index empty (bench/reports does not search).\n");
 }
 
 int
@@ -643,7 +645,9 @@ main(int argc, char **argv)
 	const char *dir = NULL;
 	uint64_t ncases = 1000000, seed = 1;
 	unsigned batch = 100000;
+	bool fts = true;
 	static const struct option opts[] = {
+		{"no-fts", no_argument, NULL, 'F'},
 		{"data-dir", required_argument, NULL, 'd'},
 		{"cases", required_argument, NULL, 'n'},
 		{"seed", required_argument, NULL, 's'},
@@ -665,6 +669,9 @@ main(int argc, char **argv)
 			break;
 		case 'b':
 			batch = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'F':
+			fts = false;
 			break;
 		case 'h':
 			usage(stdout);
@@ -748,9 +755,9 @@ main(int argc, char **argv)
 		db,
 		"INSERT INTO cases (id, tracking_code, kind, field, title, content, status, instance, "
 		"agency_id, petitioner_mac, petitioner, petitioner_sealed, locality_code, respondent, "
-		"via, received_on, received_at, stage_started_on, forwards, decided_on, updated_at) "
-		"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, "
-		"?17, ?18, ?19, ?20)");
+		"via, received_on, received_at, stage_started_on, forwards, decided_on, updated_at, "
+		"outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+		"?16, ?17, ?18, ?19, ?20, ?21)");
 	sqlite3_stmt *ins_fts = prepare_or_die(
 		db, "INSERT INTO cases_fts (rowid, title, content) VALUES (?1, ?2, ?3)");
 	sqlite3_stmt *ins_holder = prepare_or_die(
@@ -843,13 +850,21 @@ main(int argc, char **argv)
 		sqlite3_bind_int(ins_case, 18, !strcmp(status, "forwarded"));
 		sqlite3_bind_text(ins_case, 19, decided_on, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins_case, 20, updated_at, -1, SQLITE_STATIC);
+		/* the decision's outcome (reports count them): upheld, partly, rejected */
+		static const char *const outcomes[] = {"upheld", "partly_upheld", "rejected"};
+		sqlite3_bind_text(ins_case, 21, decided ? outcomes[rnd_below(3)] : NULL, -1,
+				  SQLITE_STATIC);
 		step_or_die(db, ins_case);
 		sqlite3_int64 rowid = sqlite3_last_insert_rowid(db);
 
-		sqlite3_bind_int64(ins_fts, 1, rowid);
-		sqlite3_bind_text(ins_fts, 2, search_fold(title->str, title->len), -1, g_free);
-		sqlite3_bind_text(ins_fts, 3, search_fold(content->str, content->len), -1, g_free);
-		step_or_die(db, ins_fts);
+		if (fts) {
+			sqlite3_bind_int64(ins_fts, 1, rowid);
+			sqlite3_bind_text(ins_fts, 2, search_fold(title->str, title->len), -1,
+					  g_free);
+			sqlite3_bind_text(ins_fts, 3, search_fold(content->str, content->len), -1,
+					  g_free);
+			step_or_die(db, ins_fts);
+		}
 
 		sqlite3_bind_text(ins_holder, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(ins_holder, 2, ag_ids->pdata[a], -1, SQLITE_STATIC);

@@ -51,6 +51,11 @@ struct td_config {
 	unsigned cancel_before_minutes; /* a citizen cancels up to this long before a slot, 60 */
 	char *reminder_offsets;         /* minutes before a slot, comma-separated, "1440,60" */
 	unsigned dialogue_notice_days;  /* a dialogue is scheduled this many days ahead, 5 */
+	/* [reports] */
+	unsigned hotspot_count;       /* petitions that make a hot spot, 5 */
+	unsigned hotspot_window_days; /* ... received within this many days, 30 */
+	bool hotspot_mass;            /* a mass petition is a hot spot of its own, true */
+	unsigned prolonged_days;      /* pending longer than this is prolonged, 90 */
 };
 
 /**
