@@ -1553,7 +1553,9 @@ reports_case_received(struct reports *r, const char *case_id)
 	j->r = r;
 	j->case_id = g_strdup(case_id);
 	j->created = g_ptr_array_new_with_free_func(g_free);
-	if (store_write(r->store, spot_txn, spot_done, j) < 0) {
+	/* spot_txn touches only the writer, *j and r's settings: it runs on the writer thread,
+	 * in the same groups as the intakes (a loop job between them would split the groups). */
+	if (store_write_off_loop(r->store, spot_txn, spot_done, j) < 0) {
 		td_error(MOD, "hot spot check not queued", "case=%s", case_id);
 		spot_job_free(j);
 	}
