@@ -29,3 +29,12 @@ char *seal_unbox(struct seal *s, const unsigned char *blob, size_t len);
 
 /** The keyed hash of a national id (or any identifier), lowercase hex. */
 void seal_mac(struct seal *s, const char *value, char out[SEAL_MAC_HEX]);
+
+/**
+ * (transfer full) The server's Ed25519 signature (libsodium, detached) of the bytes of text,
+ * base64 (standard alphabet, padded). The key pair is derived from the identity key: the
+ * evidence of a recording (its SHA-256 in hex) is signed with it.
+ */
+char *seal_sign(struct seal *s, const char *text);
+/** (transfer full) The Ed25519 public key that checks seal_sign(), base64. */
+char *seal_sign_public_key(struct seal *s);
