@@ -45,6 +45,11 @@ enum setting_id {
 	S_CANCEL_BEFORE_MINUTES,
 	S_REMINDER_OFFSETS,
 	S_DIALOGUE_NOTICE_DAYS,
+	S_RECONNECT_WINDOW,
+	S_MAX_SESSIONS,
+	S_STUN_SERVER,
+	S_TURN_SERVERS,
+	S_ICE_ADDRESSES,
 	S_COUNT,
 };
 
@@ -111,6 +116,18 @@ static const struct setting settings[S_COUNT] = {
 	[S_DIALOGUE_NOTICE_DAYS] = {"dialogue_notice_days", "schedule", NULL, "5", "DAYS",
 				    "a dialogue is scheduled at least this many days (of 24 hours) "
 				    "ahead: the written notice"},
+	[S_RECONNECT_WINDOW] = {"reconnect_window", "session", NULL, "30", "SECONDS",
+				"a live-session participant whose connection drops may rejoin "
+				"this long"},
+	[S_MAX_SESSIONS] = {"max_sessions", "session", NULL, "20", "N",
+			    "live sessions at once; session.start beyond it gets -32009"},
+	[S_STUN_SERVER] = {"stun_server", "session", NULL, "", "URL",
+			   "stun://host:port for the server's and the browsers' ICE (empty: none)"},
+	[S_TURN_SERVERS] = {"turn_servers", "session", NULL, "", "LIST",
+			    "comma-separated turn(s)://user:password@host:port (empty: none)"},
+	[S_ICE_ADDRESSES] = {"ice_addresses", "session", NULL, "", "LIST",
+			     "comma-separated IP addresses the server's ICE gathers on (empty: "
+			     "every interface; tests use 127.0.0.1)"},
 };
 
 static const char *
@@ -400,6 +417,47 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		}
 		cfg->dialogue_notice_days = (unsigned)v;
 		return 0;
+	case S_RECONNECT_WINDOW:
+		if (parse_uint(value, 1, 3600, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->reconnect_window = (unsigned)v;
+		return 0;
+	case S_MAX_SESSIONS:
+		if (parse_uint(value, 1, 1000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_sessions = (unsigned)v;
+		return 0;
+	case S_STUN_SERVER:
+		if (value && *value && !g_str_has_prefix(value, "stun://")) {
+			return -EINVAL;
+		}
+		g_free(cfg->stun_server);
+		cfg->stun_server = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_TURN_SERVERS:
+	case S_ICE_ADDRESSES: {
+		char **parts = g_strsplit(value ? value : "", ",", -1);
+		GPtrArray *a = g_ptr_array_new();
+		for (char **p = parts; *p; p++) {
+			char *o = g_strstrip(*p);
+			if (*o) {
+				g_ptr_array_add(a, g_strdup(o));
+			}
+		}
+		g_ptr_array_add(a, NULL);
+		g_strfreev(parts);
+		char ***dst = id == S_TURN_SERVERS ? &cfg->turn_servers : &cfg->ice_addresses;
+		g_strfreev(*dst);
+		*dst = (char **)g_ptr_array_free(a, FALSE);
+		for (char **p = *dst; id == S_TURN_SERVERS && *p; p++) {
+			if (!g_str_has_prefix(*p, "turn://") && !g_str_has_prefix(*p, "turns://")) {
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
 	case S_COUNT:
 		break;
 	}
@@ -580,5 +638,8 @@ td_config_finish(struct td_config *cfg)
 	g_free(cfg->jwt_private_key);
 	g_free(cfg->jwt_public_key);
 	g_free(cfg->reminder_offsets);
+	g_free(cfg->stun_server);
+	g_strfreev(cfg->turn_servers);
+	g_strfreev(cfg->ice_addresses);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -50,6 +50,12 @@ struct td_config {
 	unsigned cancel_before_minutes; /* a citizen cancels up to this long before a slot, 60 */
 	char *reminder_offsets;         /* minutes before a slot, comma-separated, "1440,60" */
 	unsigned dialogue_notice_days;  /* a dialogue is scheduled this many days ahead, 5 */
+	/* [session] */
+	unsigned reconnect_window; /* seconds a dropped participant may rejoin, 30 */
+	unsigned max_sessions;     /* live sessions at once, 20 */
+	char *stun_server;         /* (nullable) stun://host:port */
+	char **turn_servers;       /* NULL-terminated turn(s)://user:password@host:port */
+	char **ice_addresses;      /* NULL-terminated; empty: every interface */
 };
 
 /**
