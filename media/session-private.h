@@ -62,6 +62,7 @@ struct peer_link {
 	GstPad *tee_sink[2];              /* where the received streams go */
 	GstWebRTCRTPTransceiver *recv[2]; /* our receiving transceivers */
 	gint removing;                    /* atomic */
+	bool watch_only;                  /* set before any thread sees the link */
 };
 
 enum neg_state {

@@ -137,6 +137,13 @@ void media_session_destroy(struct media_session *s);
 int media_session_add_participant(struct media_session *s, const char *id) TD_WUR;
 
 /**
+ * Adds a watch-only participant: it receives every other participant's streams and is
+ * offered nothing to send (its receiving m-lines are inactive). Same results as
+ * media_session_add_participant().
+ */
+int media_session_add_observer(struct media_session *s, const char *id) TD_WUR;
+
+/**
  * Removes a participant while the others go on (they get a new offer
  * without its streams). Never blocks the loop. 0, -ENOENT.
  */
