@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "portal.h"
 #include "server.h"
+#include "sessions.h"
 #include "td-config.h"
 #include "tiepdan/auth.h"
 #include "tiepdan/calendar.h"
@@ -48,6 +49,7 @@ struct app {
 	struct cases *cases;
 	struct schedule *schedule;
 	struct files *files;
+	struct sessions *sessions;
 	struct calendar_feed *calendar_feed;
 	struct auth *auth;
 	char *password_helper;
@@ -300,6 +302,20 @@ main(int argc, char **argv)
 		g_error_free(error);
 		goto out;
 	}
+	struct sessions_options sessopts = {
+		.data_dir = app.cfg.data_dir,
+		.reconnect_window_s = app.cfg.reconnect_window,
+		.max_sessions = app.cfg.max_sessions,
+		.stun_server = app.cfg.stun_server,
+		.turn_servers = (const char *const *)app.cfg.turn_servers,
+		.ice_addresses = (const char *const *)app.cfg.ice_addresses,
+	};
+	app.sessions = sessions_create(app.rpc, app.store, app.seal, app.files, &sessopts, &error);
+	if (!app.sessions) {
+		td_error(MOD, "cannot start live sessions", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
 	app.calendar_feed = calendar_feed_create(app.rpc, app.store, app.seal);
 	if (!app.calendar_feed) {
 		goto out;
@@ -341,6 +357,7 @@ main(int argc, char **argv)
 
 out:
 	server_destroy(app.server);
+	sessions_destroy(app.sessions);
 	auth_destroy(app.auth);
 	g_free(app.password_helper);
 	rpc_destroy(app.rpc);
