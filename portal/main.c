@@ -78,12 +78,28 @@ calendar(void *data, const char *name)
 	return app->calendar_feed ? calendar_feed_render(app->calendar_feed, name) : NULL;
 }
 
+/* GET /api/keys: what checks the server's signatures (recordings: Ed25519 of their SHA-256). */
+static char *
+keys(void *data)
+{
+	struct app *app = data;
+	char *pk = app->seal ? seal_sign_public_key(app->seal) : NULL;
+	json_t *j = json_pack("{s:s?, s:s}", "recording_signing_key", pk, "algorithm", "Ed25519");
+	char *text = json_dumps(j, JSON_COMPACT);
+	char *out = g_strdup(text);
+	free(text);
+	json_decref(j);
+	g_free(pk);
+	return out;
+}
+
 static const struct server_hooks hooks = {
 	.version = SERVER_HOOKS_VERSION,
 	.check_db = check_db,
 	.check_media = NULL,
 	.identify = identify,
 	.calendar = calendar,
+	.keys = keys,
 };
 
 static void

@@ -28,6 +28,8 @@ struct server_hooks {
 	char *(*identify)(void *data, const char *access_token);
 	/* (transfer full, nullable) The iCalendar feed named by the last path segment. */
 	char *(*calendar)(void *data, const char *name);
+	/* (transfer full, nullable member) The JSON of GET /api/keys: the server's public keys. */
+	char *(*keys)(void *data);
 };
 
 struct files;
