@@ -158,7 +158,9 @@ recorder_add(struct media_session *s, struct peer *p, enum media_kind k)
 	/* MEDIA.md: no limits in front of the muxer. */
 	g_object_set(t->els[0], "max-size-buffers", 0, "max-size-bytes", 0, "max-size-time",
 		     (guint64)0, NULL);
-	g_object_set(sink, "location", t->path, "async", FALSE, "sync", FALSE, NULL);
+	/* Unbuffered: what was received is on disk when the process dies (recovered at start). */
+	g_object_set(sink, "location", t->path, "async", FALSE, "sync", FALSE, "buffer-mode", 2,
+		     NULL);
 	for (unsigned i = 0; i < t->n_els; i++) {
 		gst_bin_add(GST_BIN(s->pipeline), gst_object_ref(t->els[i]));
 		if (i > 0 && !gst_element_link(t->els[i - 1], t->els[i])) {
@@ -677,4 +679,77 @@ recorder_handle(struct media_session *s, struct msg *m)
 	default:
 		break;
 	}
+}
+
+/*
+ * A worker thread, at start: tracks a crash left (files without duration or
+ * cues, perhaps cut mid-cluster) remuxed into one WebM as far as they read,
+ * decoded to check it and hashed. There is no recording time to check the
+ * duration against: the decoded one is reported.
+ */
+int
+media_recover_tracks(const char *const *paths, const char *out, struct media_recovered *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (media_init() < 0) {
+		return -ENOENT;
+	}
+	struct remux *x = g_new0(struct remux, 1);
+	x->paths = g_ptr_array_new_with_free_func(g_free);
+	x->kinds = g_array_new(FALSE, FALSE, sizeof(int));
+	x->out = g_strdup(out);
+	GString *skipped = g_string_new(NULL);
+	for (const char *const *p = paths; p && *p; p++) {
+		/* A track cut before its first cluster (or empty) would fail the whole remux. */
+		char *desc = g_strdup_printf("filesrc location=\"%s\" ! matroskademux ! fakesink", *p);
+		GstElement *probe = gst_parse_launch(desc, NULL);
+		char *err = probe ? run_to_eos(probe) : g_strdup("cannot read");
+		gst_clear_object(&probe);
+		g_free(desc);
+		if (err) {
+			char *base = g_path_get_basename(*p);
+			g_string_append_printf(skipped, "%s%s (%s)", skipped->len ? ", " : "", base,
+					       err);
+			g_free(base);
+			g_free(err);
+			continue;
+		}
+		int k = g_str_has_suffix(*p, "-video.webm") ? MEDIA_KIND_VIDEO : MEDIA_KIND_AUDIO;
+		g_ptr_array_add(x->paths, g_strdup(*p));
+		g_array_append_val(x->kinds, k);
+	}
+	int r = 0;
+	char *err = x->paths->len ? remux_tracks(x) : g_strdup("no tracks");
+	if (err) {
+		res->reason = g_strdup_printf("remux failed: %s", err);
+		g_free(err);
+		r = -EIO;
+	} else {
+		verify(x);
+		/* Without a recording time the duration check means nothing: decoding decides. */
+		if (!x->verified && x->reason && g_str_has_prefix(x->reason, "duration")) {
+			g_clear_pointer(&x->reason, g_free);
+			x->verified = true;
+		}
+		hash_file(x);
+		res->readable = x->verified && x->sha256;
+		res->reason = skipped->len ? g_strdup_printf("unreadable tracks left out: %s%s%s",
+							     skipped->str, x->reason ? "; " : "",
+							     x->reason ? x->reason : "")
+					   : g_strdup(x->reason);
+		res->sha256 = g_strdup(x->sha256);
+		res->duration_s = x->duration_s;
+		r = x->sha256 ? 0 : -EIO;
+	}
+	remux_free(x);
+	g_string_free(skipped, TRUE);
+	return r;
+}
+
+void
+media_recovered_clear(struct media_recovered *res)
+{
+	g_free(res->sha256);
+	g_free(res->reason);
+	memset(res, 0, sizeof(*res));
 }

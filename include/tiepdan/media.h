@@ -185,3 +185,22 @@ int media_session_finish_recording(struct media_session *s) TD_WUR;
 
 /** How many participants the session has (removed ones no more). */
 unsigned media_session_participants(const struct media_session *s);
+
+/** What media_recover_tracks() made of a crashed recording's tracks. */
+struct media_recovered {
+	bool readable;     /* the remuxed file decodes, every track gave frames */
+	char *sha256;      /* (nullable) 64 lowercase hex digits of the remuxed file */
+	double duration_s; /* as decoded */
+	char *reason;      /* (nullable) why it is not readable */
+};
+
+/**
+ * Blocking, for a worker thread (at start, after a crash): remuxes the track files of a
+ * recording that was never finished (paths, NULL-terminated, named ...-audio.webm or
+ * ...-video.webm as the recorder writes them) into one WebM at out, decodes and hashes it.
+ * 0 when out was written (res says whether it reads), else a negative errno (res->reason).
+ * Release res with media_recovered_clear().
+ */
+int media_recover_tracks(const char *const *paths, const char *out,
+			 struct media_recovered *res) TD_WUR;
+void media_recovered_clear(struct media_recovered *res);
