@@ -79,6 +79,7 @@ struct live {
 	char started_at[STORE_TIME_SIZE];
 	char ended_at[STORE_TIME_SIZE];
 	int64_t started_us, ended_us;
+	int64_t media_us; /* when the first media reached the server (the recording starts); 0 */
 	GHashTable *parts; /* user_id → struct part* */
 	GPtrArray *order;  /* struct part*, in the order they were added */
 	json_t *consents;  /* [{user_id, accept, at}] */
@@ -252,6 +253,15 @@ on_candidate(void *data, const char *participant, unsigned mline, const char *ca
 }
 
 static void
+on_first_media(void *data, const char *participant, enum media_kind kind)
+{
+	struct live *l = data;
+	if (!l->media_us) {
+		l->media_us = g_get_real_time();
+	}
+}
+
+static void
 on_failed(void *data, const char *participant, const char *reason)
 {
 	struct live *l = data;
@@ -301,6 +311,7 @@ static const struct media_session_events media_events = {
 	.version = MEDIA_SESSION_EVENTS_VERSION,
 	.offer = on_offer,
 	.ice_candidate = on_candidate,
+	.first_media = on_first_media,
 	.failed = on_failed,
 	.error = on_error,
 	.recording_finished = on_recording,
@@ -445,6 +456,11 @@ session_json(struct live *l)
 		json_object_set_new(j, "summary", json_string(l->summary));
 	}
 	json_object_set_new(j, "ended_by", json_string(l->end_reason));
+	/* What a recording can cover: from the first media to the end. */
+	json_object_set_new(j, "media_s",
+			    l->media_us ? json_real((double)(l->ended_us - l->media_us) /
+						    G_USEC_PER_SEC)
+					: json_null());
 	return j;
 }
 
@@ -1210,6 +1226,188 @@ static const struct rpc_method methods[] = {
 	 .result_schema = "{\"type\":\"object\",\"required\":[\"session\"]}"},
 };
 
+/* ---- recordings a crash left ------------------------------------------------------------------ */
+
+/* One folder of DATA_DIR/recordings whose session never ended. */
+struct orphan {
+	struct sessions *ss;
+	char *dir;
+	json_t *marker;
+	struct media_recovered rec;
+	int64_t bytes;
+	bool stored;
+	char file_id[23];
+	char *signature;
+};
+
+static void
+orphan_free(gpointer data)
+{
+	struct orphan *o = data;
+	g_free(o->dir);
+	json_decref(o->marker);
+	media_recovered_clear(&o->rec);
+	g_free(o->signature);
+	g_free(o);
+}
+
+/* A worker: every orphan's tracks remuxed, hashed and the result moved into the file store. */
+static void
+recover_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+{
+	GPtrArray *orphans = data;
+	for (guint i = 0; i < orphans->len; i++) {
+		struct orphan *o = orphans->pdata[i];
+		GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
+		GDir *d = g_dir_open(o->dir, 0, NULL);
+		const char *name;
+		while (d && (name = g_dir_read_name(d))) {
+			if (g_str_has_suffix(name, "-audio.webm") || g_str_has_suffix(name, "-video.webm")) {
+				g_ptr_array_add(paths, g_build_filename(o->dir, name, NULL));
+			}
+		}
+		if (d) {
+			g_dir_close(d);
+		}
+		g_ptr_array_add(paths, NULL);
+		char *out = g_build_filename(o->dir, "recovered.webm", NULL);
+		GStatBuf st;
+		if (paths->len > 1 &&
+		    media_recover_tracks((const char *const *)paths->pdata, out, &o->rec) == 0 &&
+		    g_stat(out, &st) == 0 && st.st_size > 0) {
+			o->bytes = (int64_t)st.st_size;
+			o->stored = files_adopt(o->ss->files, out, o->rec.sha256) == 0;
+		}
+		g_free(out);
+		g_ptr_array_unref(paths);
+	}
+	g_task_return_boolean(task, TRUE);
+}
+
+static int
+orphan_txn(sqlite3 *db, void *data)
+{
+	struct orphan *o = data;
+	const char *case_id = json_string_value(json_object_get(o->marker, "case_id"));
+	json_t *rec = json_null();
+	int e = 0;
+	if (o->stored) {
+		e = files_record(db, o->rec.sha256, o->bytes, "video/webm", o->file_id);
+		if (e == 0 && case_id) {
+			char now[STORE_TIME_SIZE];
+			const char *vals[] = {case_id, o->file_id, now};
+			store_time_now(now);
+			e = store_exec_text(db,
+					    "INSERT OR IGNORE INTO case_files (case_id, file_id, "
+					    "added_at) VALUES (?1, ?2, ?3)",
+					    vals, 3);
+		}
+		rec = json_pack("{s:s, s:I, s:s, s:f, s:s, s:s?, s:s?}", "file_id", o->file_id, "bytes",
+				(json_int_t)o->bytes, "sha256", o->rec.sha256, "duration_s",
+				o->rec.duration_s, "status", "interrupted", "signature",
+				o->signature, "reason", o->rec.reason);
+	}
+	if (e == 0 && case_id) {
+		json_t *ev = json_pack("{s:O, s:[], s:O, s:n, s:n, s:[], s:o, s:s}", "session_id",
+				       json_object_get(o->marker, "session_id"), "participants",
+				       "started_at", json_object_get(o->marker, "started_at"),
+				       "ended_at", "duration_s", "consent", "recording", rec,
+				       "ended_by", "interrupted");
+		e = timeline_append(db, case_id, NULL, "reception_session", ev, NULL);
+		json_decref(ev);
+	} else {
+		json_decref(rec);
+	}
+	return e;
+}
+
+static void
+orphan_done(int status, void *data)
+{
+	struct orphan *o = data;
+	char *why = g_strescape(o->rec.reason ? o->rec.reason : "-", NULL);
+	td_info(MOD, "interrupted session recorded",
+		"session=%s stored=%d readable=%d status=%d reason=\"%s\"",
+		json_string_value(json_object_get(o->marker, "session_id")), o->stored,
+		o->rec.readable, status, why);
+	g_free(why);
+	if (status == 0) {
+		/* Recorded: the folder goes (the recording itself is in the file store). */
+		GDir *d = g_dir_open(o->dir, 0, NULL);
+		const char *name;
+		while (d && (name = g_dir_read_name(d))) {
+			char *p = g_build_filename(o->dir, name, NULL);
+			g_unlink(p);
+			g_free(p);
+		}
+		if (d) {
+			g_dir_close(d);
+		}
+		g_rmdir(o->dir);
+	}
+	orphan_free(o);
+}
+
+static void
+recover_done(GObject *source, GAsyncResult *res, gpointer data)
+{
+	GPtrArray *orphans = data;
+	struct sessions *ss = NULL;
+	while (orphans->len > 0) {
+		struct orphan *o = g_ptr_array_steal_index(orphans, 0);
+		ss = o->ss;
+		if (o->stored && o->rec.readable) {
+			o->signature = seal_sign(ss->seal, o->rec.sha256);
+		}
+		if (store_write(ss->store, orphan_txn, orphan_done, o) < 0) {
+			orphan_free(o);
+		}
+	}
+	if (ss) {
+		ss->sealing--;
+	}
+	g_ptr_array_unref(orphans);
+}
+
+/* Folders of DATA_DIR/recordings still holding their marker: sessions a crash cut short. */
+static void
+recover_orphans(struct sessions *ss)
+{
+	GPtrArray *orphans = g_ptr_array_new_with_free_func(orphan_free);
+	GDir *d = g_dir_open(ss->rec_root, 0, NULL);
+	const char *name;
+	while (d && (name = g_dir_read_name(d))) {
+		char *dir = g_build_filename(ss->rec_root, name, NULL);
+		char *marker = g_build_filename(dir, MARKER, NULL);
+		json_t *m = json_load_file(marker, 0, NULL);
+		if (json_is_object(m) && json_is_string(json_object_get(m, "session_id"))) {
+			struct orphan *o = g_new0(struct orphan, 1);
+			o->ss = ss;
+			o->dir = g_steal_pointer(&dir);
+			o->marker = m;
+			g_ptr_array_add(orphans, o);
+			td_warn(MOD, "unfinished recording found", "session=%s",
+				json_string_value(json_object_get(m, "session_id")));
+		} else {
+			json_decref(m);
+		}
+		g_free(marker);
+		g_free(dir);
+	}
+	if (d) {
+		g_dir_close(d);
+	}
+	if (orphans->len == 0) {
+		g_ptr_array_unref(orphans);
+		return;
+	}
+	ss->sealing++;
+	GTask *t = g_task_new(NULL, NULL, recover_done, orphans);
+	g_task_set_task_data(t, orphans, NULL);
+	g_task_run_in_thread(t, recover_thread);
+	g_object_unref(t);
+}
+
 /* ---- create / destroy ------------------------------------------------------------------------ */
 
 struct sessions *
@@ -1254,6 +1452,7 @@ sessions_create(struct rpc *rpc, struct store *store, struct seal *seal, struct 
 		sessions_destroy(ss);
 		return NULL;
 	}
+	recover_orphans(ss);
 	return ss;
 }
 
