@@ -26,17 +26,16 @@ const WINDOW_S = 3;
 const FRAMES = 30;
 const at = (date, hm) => `${date}T${hm}:00+07:00`;
 
+const CONFIG = { session: { reconnect_window: WINDOW_S, ice_addresses: '127.0.0.1' } };
 let server;
-let staff;
-let ids;
 let slotSeq = 0;
 const peers = [];
 
 /* One tiepdan-session-peer process: commands in, answers and events out. */
 class Peer {
-	constructor(name, token) {
+	constructor(name, token, srv = server) {
 		this.name = name;
-		this.proc = spawn(PEER, ['--url', server.wsUrl, '--token', token, '--name', name], { stdio: ['pipe', 'pipe', 'inherit'] });
+		this.proc = spawn(PEER, ['--url', srv.wsUrl, '--token', token, '--name', name], { stdio: ['pipe', 'pipe', 'inherit'] });
 		this.lines = [];
 		this.waiters = [];
 		this.seq = 0;
@@ -95,9 +94,7 @@ class Peer {
 }
 
 before(async () => {
-	server = await startServer({ demo: true, config: { session: { reconnect_window: WINDOW_S, ice_addresses: '127.0.0.1' } } });
-	staff = (await loginClient(server, DEMO.staff.login, DEMO.staff.password)).client;
-	ids = await agencyIds(staff);
+	server = await startServer({ demo: true, config: CONFIG });
 });
 
 after(async () => {
@@ -108,9 +105,11 @@ after(async () => {
 });
 
 /* An official peer and a citizen peer for a new online appointment on a case of the citizen. */
-async function setUp() {
-	const off = await loginClient(server, DEMO.official.login, DEMO.official.password);
-	const c = await newCitizen(server);
+async function setUp(srv = server) {
+	const staff = (await loginClient(srv, DEMO.staff.login, DEMO.staff.password)).client;
+	const ids = await agencyIds(staff);
+	const off = await loginClient(srv, DEMO.official.login, DEMO.official.password);
+	const c = await newCitizen(srv);
 	const kase = await submit(c.client, petition('complaint', ids, { address: '12 Nguyễn Ái Quốc, phường Trấn Biên' }));
 	const day = workingDeadline(todayVN(), 6 + slotSeq++);
 	const sch = await ok(staff, 'schedule.create', {
@@ -123,9 +122,9 @@ async function setUp() {
 		mode: 'online',
 	});
 	const appt = (await ok(c.client, 'appointment.book', { slot_id: sch.slots[0].slot_id, topic: 'Khiếu nại đất đai', case_id: kase.case_id })).appointment;
-	const citizenLogin = (await loginClient(server, c.login, c.password)).login;
-	const host = new Peer('official', off.login.access_token);
-	const citizen = new Peer('citizen', citizenLogin.access_token);
+	const citizenLogin = (await loginClient(srv, c.login, c.password)).login;
+	const host = new Peer('official', off.login.access_token, srv);
+	const citizen = new Peer('citizen', citizenLogin.access_token, srv);
 	await Promise.all([host.take((m) => m.ready), citizen.take((m) => m.ready)]);
 	return { host, citizen, hostId: off.login.user.id, citizenId: c.user_id, caseId: kase.case_id, appointmentId: appt.id, officialClient: off.client, citizenClient: c.client };
 }
@@ -154,9 +153,9 @@ function sha256(buf) {
 	return crypto.createHash('sha256').update(buf).digest('hex');
 }
 
-async function download(client, fileId) {
+async function download(client, fileId, srv = server) {
 	const { url } = await ok(client, 'file.ticket', { file_id: fileId });
-	const res = await fetch(`${server.url.replace(/\/$/, '')}${url}`);
+	const res = await fetch(`${srv.url.replace(/\/$/, '')}${url}`);
 	assert.equal(res.status, 200);
 	return Buffer.from(await res.arrayBuffer());
 }
@@ -177,7 +176,9 @@ describe('two peers', () => {
 		assert.ok(rec, `a recording: ${JSON.stringify(session)}`);
 		assert.equal(rec.status, 'verified', JSON.stringify(rec));
 		assert.match(rec.sha256, /^[0-9a-f]{64}$/);
-		assert.ok(Math.abs(rec.duration_s - session.duration_s) <= 1, `recording ${rec.duration_s} s, session ${session.duration_s} s`);
+		/* The recording covers the session from its first media (before it: ICE and DTLS). */
+		assert.ok(session.media_s > 0 && session.media_s <= session.duration_s, JSON.stringify(session));
+		assert.ok(Math.abs(rec.duration_s - session.media_s) <= 1, `recording ${rec.duration_s} s, session ${session.media_s} s of media`);
 
 		const [ev] = await sessionEvents(t.officialClient, t.caseId);
 		assert.equal(ev.data.session_id, sid);
@@ -201,7 +202,7 @@ describe('two peers', () => {
 		const path = `${server.dataDir}/files/${rec.sha256.slice(0, 2)}/${rec.sha256}`;
 		const info = await t.host.send({ inspect: path });
 		assert.deepEqual([info.video, info.audio], [2, 2], JSON.stringify(info));
-		assert.ok(Math.abs(info.duration_s - session.duration_s) <= 1, `file ${info.duration_s} s, session ${session.duration_s} s`);
+		assert.ok(Math.abs(info.duration_s - session.media_s) <= 1, `file ${info.duration_s} s, session ${session.media_s} s of media`);
 	});
 
 	test('a peer killed mid-session: the session survives the reconnect window, then ends and is sealed', { skip, timeout: 240_000 }, async () => {
@@ -225,5 +226,32 @@ describe('two peers', () => {
 		assert.equal(d.recording.status, 'verified', JSON.stringify(d.recording));
 		assert.equal(sha256(await download(t.officialClient, d.recording.file_id)), d.recording.sha256);
 		await fails(t.officialClient, 'session.join', { session_id: sid }, NOT_FOUND);
+	});
+
+	test('a server killed mid-session: at the next start the recording is remuxed and recorded as interrupted', { skip, timeout: 240_000 }, async () => {
+		const dead = await startServer({ demo: true, config: CONFIG });
+		const t = await setUp(dead);
+		const sid = await meet(t);
+		dead.proc.kill('SIGKILL');
+		await Promise.all([t.host.exited, t.citizen.exited]);
+		const again = await startServer({ dataDir: dead.dataDir, config: CONFIG });
+		const off = await loginClient(again, DEMO.official.login, DEMO.official.password);
+		let evs;
+		while ((evs = await sessionEvents(off.client, t.caseId)).length === 0) {
+			await new Promise((r) => setImmediate(r));
+		}
+		assert.equal(evs.length, 1);
+		const d = evs[0].data;
+		assert.equal(d.session_id, sid);
+		assert.equal(d.ended_by, 'interrupted');
+		assert.ok(d.recording, 'what was recorded is kept');
+		assert.equal(d.recording.status, 'interrupted');
+		assert.match(d.recording.signature, /^[A-Za-z0-9+/]+=*$/, 'readable: signed');
+		const bytes = await download(off.client, d.recording.file_id, again);
+		assert.equal(crypto.createHash('sha256').update(bytes).digest('hex'), d.recording.sha256);
+		const inspector = new Peer('inspect', off.login.access_token, again);
+		await inspector.take((m) => m.ready);
+		const info = await inspector.send({ inspect: `${again.dataDir}/files/${d.recording.sha256.slice(0, 2)}/${d.recording.sha256}` });
+		assert.deepEqual([info.video, info.audio], [2, 2], JSON.stringify(info));
 	});
 });
