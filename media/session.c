@@ -135,6 +135,9 @@ event_free(struct event *e)
 	g_free(e->str);
 	g_free(e->str2);
 	g_free(e->str3);
+	if (e->ptr && e->ptr_free) {
+		e->ptr_free(e->ptr);
+	}
 	g_free(e);
 }
 
@@ -191,6 +194,9 @@ deliver(struct media_session *s, struct event *e)
 		if (ev->error) {
 			ev->error(d, e->value, e->str);
 		}
+		break;
+	case EV_STATS:
+		stats_deliver(s, e);
 		break;
 	case EV_RECORDING:
 		if (ev->recording_finished) {
@@ -880,6 +886,10 @@ session_handle(struct media_session *s, struct msg *m)
 		removal_handle(s, m);
 		return;
 	}
+	if (m->type == MSG_STATS) {
+		stats_handle(s, m);
+		return;
+	}
 	if (m->type >= MSG_REC_BLOCKED) {
 		recorder_handle(s, m);
 		return;
@@ -1136,6 +1146,7 @@ media_session_create(const struct media_options *opts, const struct media_sessio
 	s->by_serial = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)peer_free);
 	s->fwds = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)forward_free);
 	g_queue_init(&s->events_out);
+	s->stats = g_hash_table_new_full(NULL, NULL, NULL, stats_req_free);
 	if (opts->recording_dir && recorder_create(s, opts->recording_dir) < 0) {
 		g_free(s->stun);
 		g_strfreev(s->turn);
@@ -1143,6 +1154,7 @@ media_session_create(const struct media_options *opts, const struct media_sessio
 		g_hash_table_destroy(s->peers);
 		g_hash_table_destroy(s->by_serial);
 		g_hash_table_destroy(s->fwds);
+		g_hash_table_destroy(s->stats);
 		g_free(s);
 		errno = EINVAL;
 		return NULL;
@@ -1236,6 +1248,7 @@ media_session_destroy(struct media_session *s)
 		event_free(e);
 	}
 	recorder_free(s->rec);
+	g_hash_table_destroy(s->stats);
 	media_worker_run(pipeline_down, s->pipeline);
 	shared_unref(s->sh);
 	g_free(s->stun);

@@ -183,6 +183,26 @@ int media_session_request_keyframe(struct media_session *s, const char *id) TD_W
  */
 int media_session_finish_recording(struct media_session *s) TD_WUR;
 
+/** One participant's leg, as its webrtcbin counts it (totals since the leg was made). */
+struct media_stats {
+	const char *participant;
+	uint64_t bytes_received;   /* RTP from the participant (inbound-rtp) */
+	uint64_t packets_received;
+	int64_t packets_lost;      /* of what the participant sent us */
+	uint64_t bytes_sent;       /* RTP to the participant (outbound-rtp) */
+	double round_trip_s;       /* from its receiver reports; -1 before the first */
+};
+
+/* n legs; stats (transfer none) valid during the call. */
+typedef void (*media_stats_fn)(void *data, const struct media_stats *stats, unsigned n);
+
+/**
+ * Asks every leg's webrtcbin for its statistics; fn is called once, on the owner's context,
+ * when all answered (never from inside this call, never after media_session_destroy()).
+ * 0, -EINVAL.
+ */
+int media_session_get_stats(struct media_session *s, media_stats_fn fn, void *data) TD_WUR;
+
 /** How many participants the session has (removed ones no more). */
 unsigned media_session_participants(const struct media_session *s);
 
