@@ -70,6 +70,9 @@ struct part {
 	int consent; /* -1 not asked, 0 refused, 1 accepted */
 	guint away_timer;
 	char joined_at[STORE_TIME_SIZE];
+	/* session.stats: the totals and time of the last answer, for bitrates */
+	int64_t stats_us;
+	uint64_t stats_rx, stats_tx;
 };
 
 struct live {
@@ -91,6 +94,7 @@ struct live {
 	char *end_reason;
 	struct media_session *media;
 	GPtrArray *end_calls; /* struct rpc_call* answered when sealed */
+	GPtrArray *stats_calls; /* struct stats_call* waiting for media */
 	/* the sealed recording */
 	bool rec_done;
 	bool rec_verified;
@@ -112,6 +116,11 @@ struct sessions {
 	GHashTable *by_id;     /* id → struct live* */
 	GHashTable *by_object; /* appointment or dialogue id → struct live* */
 	unsigned sealing;      /* recordings being moved into the file store */
+};
+
+struct stats_call {
+	struct live *l;
+	struct rpc_call *call;
 };
 
 static void live_end(struct live *l, const char *reason);
@@ -335,6 +344,8 @@ part_maybe_media(struct part *p)
 		return;
 	}
 	p->in_media = true;
+	p->stats_us = g_get_monotonic_time();
+	p->stats_rx = p->stats_tx = 0;
 }
 
 static void
@@ -626,6 +637,12 @@ live_free(struct live *l)
 		rpc_call_error(l->end_calls->pdata[i], TD_ERR_INTERNAL, NULL, NULL);
 	}
 	g_ptr_array_unref(l->end_calls);
+	while (l->stats_calls->len > 0) {
+		struct stats_call *sc = g_ptr_array_steal_index(l->stats_calls, 0);
+		rpc_call_error(sc->call, TD_ERR_CONFLICT, "the session ended", NULL);
+		g_free(sc);
+	}
+	g_ptr_array_unref(l->stats_calls);
 	g_ptr_array_unref(l->order);
 	g_hash_table_destroy(l->parts);
 	json_decref(l->consents);
@@ -785,6 +802,7 @@ session_start(struct rpc_call *call, json_t *params, void *data)
 	l->parts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, part_free);
 	l->order = g_ptr_array_new();
 	l->end_calls = g_ptr_array_new();
+	l->stats_calls = g_ptr_array_new();
 	l->consents = json_array();
 	l->recording = true;
 	store_new_id(l->id);
@@ -1134,6 +1152,74 @@ session_end(struct rpc_call *call, json_t *params, void *data)
 	live_end(l, "ended");
 }
 
+/*
+ * Bitrates are over the time since the previous session.stats (or since the
+ * leg was made); packet loss and round-trip time are webrtcbin's.
+ */
+static void
+stats_done(void *data, const struct media_stats *st, unsigned n)
+{
+	struct stats_call *sc = data;
+	struct live *l = sc->l;
+	g_ptr_array_remove_fast(l->stats_calls, sc);
+	int64_t now = g_get_monotonic_time();
+	json_t *items = json_array();
+	for (unsigned i = 0; i < n; i++) {
+		struct part *p = part_of(l, st[i].participant);
+		if (!p) {
+			continue;
+		}
+		double dt = (double)(now - p->stats_us) / G_USEC_PER_SEC;
+		double in = dt > 0 && st[i].bytes_received >= p->stats_rx
+				    ? (double)(st[i].bytes_received - p->stats_rx) * 8 / dt
+				    : 0;
+		double out = dt > 0 && st[i].bytes_sent >= p->stats_tx
+				     ? (double)(st[i].bytes_sent - p->stats_tx) * 8 / dt
+				     : 0;
+		p->stats_us = now;
+		p->stats_rx = st[i].bytes_received;
+		p->stats_tx = st[i].bytes_sent;
+		uint64_t expected = st[i].packets_received + (uint64_t)MAX(st[i].packets_lost, 0);
+		json_t *it = json_pack(
+			"{s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I, s:f}", "user_id", p->user_id, "role",
+			part_role(p), "bitrate_in_bps", in, "bitrate_out_bps", out, "bytes_received",
+			(json_int_t)st[i].bytes_received, "bytes_sent", (json_int_t)st[i].bytes_sent,
+			"packets_received", (json_int_t)st[i].packets_received, "packets_lost",
+			(json_int_t)st[i].packets_lost, "packet_loss",
+			expected ? (double)MAX(st[i].packets_lost, 0) / (double)expected : 0.0);
+		json_object_set_new(it, "round_trip_s",
+				    st[i].round_trip_s >= 0 ? json_real(st[i].round_trip_s)
+							    : json_null());
+		json_array_append_new(items, it);
+	}
+	rpc_call_reply(sc->call, json_pack("{s:s, s:o}", "session_id", l->id, "participants", items));
+	g_free(sc);
+}
+
+static void
+session_stats(struct rpc_call *call, json_t *params, void *data)
+{
+	struct sessions *ss = data;
+	struct live *l;
+	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
+	if (!p) {
+		return;
+	}
+	if (!p->host_side || p->observer) {
+		rpc_call_error(call, TD_ERR_FORBIDDEN, NULL, NULL);
+		return;
+	}
+	struct stats_call *sc = g_new0(struct stats_call, 1);
+	sc->l = l;
+	sc->call = call;
+	g_ptr_array_add(l->stats_calls, sc);
+	if (media_session_get_stats(l->media, stats_done, sc) < 0) {
+		g_ptr_array_remove_fast(l->stats_calls, sc);
+		rpc_call_error(call, TD_ERR_INTERNAL, NULL, NULL);
+		g_free(sc);
+	}
+}
+
 /* ---- connections ---------------------------------------------------------------------------- */
 
 /* A connection closed: its participants get the reconnect window. */
@@ -1220,6 +1306,10 @@ static const struct rpc_method methods[] = {
 	{.name = "session.leave", .handler = session_leave, .who = RPC_BOUND,
 	 .summary = "Leaves a live session.", .params = id_params,
 	 .result_schema = "{\"type\":\"object\"}"},
+	{.name = "session.stats", .handler = session_stats, .who = STAFFISH,
+	 .summary = "Per participant: bitrates, packet loss and round-trip time (webrtcbin's).",
+	 .params = id_params,
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"participants\"]}"},
 	{.name = "session.end", .handler = session_end, .who = STAFFISH,
 	 .summary = "Ends the session; answers once the recording is sealed.",
 	 .params = end_params,

@@ -170,6 +170,16 @@ describe('two peers', () => {
 	test('each decodes the other; the recording has both tracks of both, the session duration, the timeline hash', { skip, timeout: 240_000 }, async () => {
 		const t = await setUp();
 		const sid = await meet(t);
+		/* session.stats: both legs carry media both ways. */
+		const st = await t.host.call('session.stats', { session_id: sid });
+		assert.deepEqual(st.participants.map((p) => p.user_id).sort(), [t.hostId, t.citizenId].sort());
+		for (const p of st.participants) {
+			assert.ok(p.bitrate_in_bps > 0 && p.bitrate_out_bps > 0 && p.packets_received > 0, JSON.stringify(p));
+			assert.ok(p.packet_loss >= 0 && p.packet_loss <= 1, JSON.stringify(p));
+			assert.ok(p.round_trip_s === null || p.round_trip_s >= 0, JSON.stringify(p));
+		}
+		const refused = await t.citizen.send({ call: 'session.stats', params: { session_id: sid } });
+		assert.equal(refused.error?.code, -32002, 'only the host side');
 		const { session } = await t.host.call('session.end', { session_id: sid, summary: 'Đã tiếp nhận' });
 		await t.citizen.event('event.session.ended');
 		const rec = session.recording;
