@@ -325,6 +325,7 @@ main(int argc, char **argv)
 		.stun_server = app.cfg.stun_server,
 		.turn_servers = (const char *const *)app.cfg.turn_servers,
 		.ice_addresses = (const char *const *)app.cfg.ice_addresses,
+		.metrics = app.metrics,
 	};
 	app.sessions = sessions_create(app.rpc, app.store, app.seal, app.files, &sessopts, &error);
 	if (!app.sessions) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "metrics.h"
 #include "tiepdan/access.h"
 #include "tiepdan/log.h"
 #include "tiepdan/media.h"
@@ -116,7 +117,16 @@ struct sessions {
 	GHashTable *by_id;     /* id → struct live* */
 	GHashTable *by_object; /* appointment or dialogue id → struct live* */
 	unsigned sealing;      /* recordings being moved into the file store */
+	uint64_t recorded_bytes;
 };
+
+static void
+update_metrics(struct sessions *ss)
+{
+	if (ss->opts.metrics) {
+		metrics_set_media(ss->opts.metrics, g_hash_table_size(ss->by_id), ss->recorded_bytes);
+	}
+}
 
 struct stats_call {
 	struct live *l;
@@ -527,7 +537,12 @@ record_done(int status, void *data)
 		}
 	}
 	g_ptr_array_set_size(l->end_calls, 0);
-	g_hash_table_remove(l->ss->by_id, l->id); /* frees l */
+	struct sessions *ss = l->ss;
+	if (status == 0 && l->rec_file_id[0]) {
+		ss->recorded_bytes += (uint64_t)l->rec_bytes;
+	}
+	g_hash_table_remove(ss->by_id, l->id); /* frees l */
+	update_metrics(ss);
 }
 
 static void
@@ -853,6 +868,7 @@ session_start(struct rpc_call *call, json_t *params, void *data)
 	g_hash_table_insert(ss->by_id, l->id, l);
 	g_hash_table_insert(ss->by_object, aid ? l->appointment_id : l->dialogue_id, l);
 	td_info(MOD, "session started", "session=%s host=%s", l->id, id->user_id);
+	update_metrics(ss);
 	for (guint i = 0; i < l->order->len; i++) {
 		struct part *p = l->order->pdata[i];
 		if (p != host) {

@@ -17,6 +17,7 @@
 #include "tiepdan/store.h"
 
 struct sessions;
+struct metrics;
 
 struct sessions_options {
 	const char *data_dir;         /* recordings go to DATA_DIR/recordings */
@@ -25,6 +26,7 @@ struct sessions_options {
 	const char *stun_server;      /* (nullable) stun://host:port */
 	const char *const *turn_servers;  /* (nullable) NULL-terminated */
 	const char *const *ice_addresses; /* (nullable) NULL-terminated */
+	struct metrics *metrics;          /* (nullable) live sessions, recorded bytes */
 };
 
 /**
