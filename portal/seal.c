@@ -162,3 +162,18 @@ seal_sign_public_key(struct seal *s)
 {
 	return base64(s->sign_pk, sizeof(s->sign_pk));
 }
+
+bool
+seal_verify(struct seal *s, const char *text, const char *signature)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	size_t len = 0;
+	if (!signature ||
+	    sodium_base642bin(sig, sizeof(sig), signature, strlen(signature), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    len != sizeof(sig)) {
+		return false;
+	}
+	return crypto_sign_verify_detached(sig, (const unsigned char *)text, strlen(text),
+					   s->sign_pk) == 0;
+}

@@ -11,6 +11,7 @@
  */
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct seal;
@@ -38,3 +39,5 @@ void seal_mac(struct seal *s, const char *value, char out[SEAL_MAC_HEX]);
 char *seal_sign(struct seal *s, const char *text);
 /** (transfer full) The Ed25519 public key that checks seal_sign(), base64. */
 char *seal_sign_public_key(struct seal *s);
+/** Whether signature (base64) is seal_sign()'s of text with this key. */
+bool seal_verify(struct seal *s, const char *text, const char *signature);
