@@ -17,7 +17,8 @@ import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import readline from 'node:readline';
 import { after, before } from 'node:test';
-import { describe, startServer, stopAllServers, test } from './lib/harness.mjs';
+import fs from 'node:fs';
+import { describe, runAdmin, startServer, stopAllServers, test } from './lib/harness.mjs';
 import { DEMO, agencyIds, loginClient } from './lib/auth-helpers.mjs';
 import { fails, newCitizen, ok, petition, submit, timeline, todayVN, waitFor, workingDeadline, NOT_FOUND } from './lib/case-helpers.mjs';
 
@@ -213,6 +214,17 @@ describe('two peers', () => {
 		const info = await t.host.send({ inspect: path });
 		assert.deepEqual([info.video, info.audio], [2, 2], JSON.stringify(info));
 		assert.ok(Math.abs(info.duration_s - session.media_s) <= 1, `file ${info.duration_s} s, session ${session.media_s} s of media`);
+
+		/* tiepdan-admin verify checks the hash and the signature; a changed byte fails it. */
+		const good = await runAdmin(['--data-dir', server.dataDir, 'verify']);
+		assert.equal(good.code, 0, good.stdout + good.stderr);
+		assert.match(good.stdout, /recordings: ok/);
+		const original = fs.readFileSync(path);
+		fs.writeFileSync(path, Buffer.concat([original.subarray(0, 100), Buffer.from([original[100] ^ 1]), original.subarray(101)]));
+		const bad = await runAdmin(['--data-dir', server.dataDir, 'verify']);
+		fs.writeFileSync(path, original);
+		assert.equal(bad.code, 1, bad.stdout);
+		assert.match(bad.stdout, new RegExp(`case ${t.caseId} event \\d+: the recording does not hash to its SHA-256`));
 	});
 
 	test('a peer killed mid-session: the session survives the reconnect window, then ends and is sealed', { skip, timeout: 240_000 }, async () => {
