@@ -89,6 +89,7 @@ struct live {
 	json_t *consents;  /* [{user_id, accept, at}] */
 	char *dir;         /* (nullable) DATA_DIR/recordings/<id>; NULL when not recording */
 	bool recording;    /* on (the default) until a citizen refuses */
+	bool dropping;     /* a refused recording is being finished, to be deleted */
 	bool ending;
 	bool citizen_joined;
 	char *summary;
@@ -307,9 +308,19 @@ on_recording(void *data, const struct media_recording *rec)
 	td_info(MOD, "recording finished", "session=%s verified=%d duration=%.3f", l->id,
 		rec->verified, rec->duration_s);
 	if (!l->recording) {
-		/* A citizen refused: nothing of it is kept. */
-		if (rec->path) {
-			g_unlink(rec->path);
+		/* A citizen refused: nothing of it is kept, track files included. */
+		l->dropping = false;
+		GDir *d = l->dir ? g_dir_open(l->dir, 0, NULL) : NULL;
+		const char *name;
+		while (d && (name = g_dir_read_name(d))) {
+			if (strcmp(name, MARKER) != 0) {
+				char *path = g_build_filename(l->dir, name, NULL);
+				g_unlink(path);
+				g_free(path);
+			}
+		}
+		if (d) {
+			g_dir_close(d);
 		}
 		if (l->ending) {
 			l->rec_done = true;
@@ -523,9 +534,7 @@ record_done(int status, void *data)
 			char *marker = g_build_filename(l->dir, MARKER, NULL);
 			g_unlink(marker);
 			g_free(marker);
-			if (l->rec_verified) {
-				g_rmdir(l->dir); /* track files of a failed one stay */
-			}
+			g_rmdir(l->dir); /* when empty: the track files of a failed one stay */
 		}
 	}
 	for (guint i = 0; i < l->end_calls->len; i++) {
@@ -634,6 +643,9 @@ live_end(struct live *l, const char *reason)
 		}
 	}
 	json_decref(ev);
+	if (l->dropping) {
+		return; /* on_recording deletes the refused recording, then seals */
+	}
 	if (l->media && l->recording && media_session_finish_recording(l->media) == 0) {
 		return; /* on_recording goes on */
 	}
@@ -1014,7 +1026,9 @@ consent_apply(struct consent_job *j)
 	if (!j->accept && l->recording) {
 		/* Nothing recorded is kept; the host decides: admit again (unrecorded) or end. */
 		l->recording = false;
-		if (l->media && media_session_finish_recording(l->media) < 0) {
+		if (l->media && media_session_finish_recording(l->media) == 0) {
+			l->dropping = true;
+		} else {
 			td_debug(MOD, "no recording to drop", "session=%s", l->id);
 		}
 		part_drop_media(p);

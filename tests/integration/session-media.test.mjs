@@ -250,6 +250,28 @@ describe('two peers', () => {
 		await fails(t.officialClient, 'session.join', { session_id: sid }, NOT_FOUND);
 	});
 
+	test('a citizen who refuses the recording: what was recorded is deleted, the session goes on unrecorded', { skip, timeout: 240_000 }, async () => {
+		const t = await setUp();
+		const { session_id: sid } = await t.host.call('session.start', { appointment_id: t.appointmentId });
+		await t.host.call('session.join', { session_id: sid });
+		await t.citizen.call('session.join', { session_id: sid });
+		await t.host.call('session.admit', { session_id: sid, user_id: t.citizenId });
+		/* The host's own media was being recorded while the citizen decided. */
+		await t.citizen.call('session.consent', { session_id: sid, accept: false });
+		const told = await t.host.event('event.session.consent');
+		assert.equal(told.params.recording, false);
+		await t.host.call('session.admit', { session_id: sid, user_id: t.citizenId });
+		const [a, b] = await Promise.all([
+			t.host.send({ frames: t.citizenId, min: FRAMES }),
+			t.citizen.send({ frames: t.hostId, min: FRAMES }),
+		]);
+		assert.ok(a.video >= FRAMES && b.video >= FRAMES, 'media flows unrecorded');
+		const { session } = await t.host.call('session.end', { session_id: sid });
+		assert.equal(session.recording, null);
+		assert.deepEqual(session.consent.map((c) => c.accept), [false]);
+		assert.deepEqual(fs.readdirSync(`${server.dataDir}/recordings`).filter((d) => d === sid), [], 'nothing of it left on disk');
+	});
+
 	test('a server killed mid-session: at the next start the recording is remuxed and recorded as interrupted', { skip, timeout: 240_000 }, async () => {
 		const dead = await startServer({ demo: true, config: CONFIG });
 		const t = await setUp(dead);
