@@ -104,6 +104,7 @@ struct live {
 	double rec_duration_s;
 	int64_t rec_bytes;
 	char rec_file_id[23];
+	char reception_id[23]; /* the row of the reception register, once written */
 };
 
 struct sessions {
@@ -488,6 +489,9 @@ session_json(struct live *l)
 		json_object_set_new(j, "summary", json_string(l->summary));
 	}
 	json_object_set_new(j, "ended_by", json_string(l->end_reason));
+	if (l->reception_id[0]) {
+		json_object_set_new(j, "reception_id", json_string(l->reception_id));
+	}
 	/* What a recording can cover: from the first media to the end. */
 	json_object_set_new(j, "media_s",
 			    l->media_us ? json_real((double)(l->ended_us - l->media_us) /
@@ -496,12 +500,86 @@ session_json(struct live *l)
 	return j;
 }
 
+/*
+ * The reception register (DOMAIN.md §5, the table of reception.record): one
+ * row per session a citizen joined, the citizens' names sealed when the case
+ * is a denunciation, as reception.record does.
+ */
+static int
+register_txn(sqlite3 *db, struct live *l)
+{
+	json_t *citizens = json_array();
+	for (guint i = 0; i < l->order->len; i++) {
+		struct part *p = l->order->pdata[i];
+		if (p->citizen && p->joined) {
+			const char *id[] = {p->user_id};
+			char *name = store_query_text(db, "SELECT full_name FROM users WHERE id = ?1",
+						      id, 1);
+			json_array_append_new(citizens, json_pack("{s:s?}", "full_name", name));
+			g_free(name);
+		}
+	}
+	if (json_array_size(citizens) == 0) {
+		json_decref(citizens);
+		return 0;
+	}
+	const char *cid[] = {l->case_id};
+	char *kind = l->case_id ? store_query_text(db, "SELECT kind FROM cases WHERE id = ?1", cid, 1)
+				: NULL;
+	char *topic = NULL;
+	if (l->appointment_id) {
+		const char *aid[] = {l->appointment_id};
+		topic = store_query_text(db, "SELECT topic FROM appointments WHERE id = ?1", aid, 1);
+	}
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	store_new_id(l->reception_id);
+	char *text = json_dumps(citizens, JSON_COMPACT | JSON_SORT_KEYS);
+	g_autoptr(StoreStmt) st = store_stmt(
+		db, "INSERT INTO receptions (id, agency_id, official_id, received_at, mode, "
+		    "leader_day, kind, people_count, citizens, citizens_sealed, summary, case_id, "
+		    "created_at) VALUES (?1, ?2, ?3, ?4, 'online', 0, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+	int rc = SQLITE_ERROR;
+	if (st) {
+		sqlite3_bind_text(st, 1, l->reception_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, l->agency_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, l->host_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, l->started_at, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 5, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)json_array_size(citizens));
+		if (g_strcmp0(kind, "denunciation") == 0) {
+			size_t len;
+			unsigned char *box = seal_box(l->ss->seal, text, &len);
+			sqlite3_bind_null(st, 7);
+			sqlite3_bind_blob(st, 8, box, (int)len, g_free);
+		} else {
+			sqlite3_bind_text(st, 7, text, -1, SQLITE_STATIC);
+			sqlite3_bind_null(st, 8);
+		}
+		sqlite3_bind_text(st, 9,
+				  l->summary ? l->summary : topic ? topic : "Tiếp công dân trực tuyến",
+				  -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 10, l->case_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 11, now, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+	}
+	free(text);
+	g_free(kind);
+	g_free(topic);
+	json_decref(citizens);
+	if (rc != SQLITE_DONE) {
+		l->reception_id[0] = '\0';
+		return store_errno(rc);
+	}
+	return 0;
+}
+
 static int
 record_txn(sqlite3 *db, void *data)
 {
 	struct live *l = data;
-	int e = 0;
-	if (l->rec_sha256 && l->rec_bytes > 0) {
+	int e = register_txn(db, l);
+	if (e == 0 && l->rec_sha256 && l->rec_bytes > 0) {
 		e = files_record(db, l->rec_sha256, l->rec_bytes, "video/webm", l->rec_file_id);
 		if (e == 0 && l->case_id) {
 			char now[STORE_TIME_SIZE];

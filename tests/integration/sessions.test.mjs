@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { after, before } from 'node:test';
 import { describe, startServer, stopAllServers, test } from './lib/harness.mjs';
-import { DEMO, agencyIds } from './lib/auth-helpers.mjs';
+import { DEMO, agencyIds, sqliteRows } from './lib/auth-helpers.mjs';
 import {
 	CONFLICT,
 	FORBIDDEN,
@@ -158,6 +158,17 @@ describe('lobby, admission and consent', () => {
 		assert.deepEqual(d.consent.map((x) => [x.user_id, x.accept]), [[b.c.user_id, true]]);
 		/* No media flowed: nothing was recorded. */
 		assert.equal(d.recording, null);
+		/* The reception register has the session. */
+		assert.match(d.reception_id, /^[A-Za-z0-9_-]{22}$/);
+		const rows = sqliteRows(server.dataDir, `SELECT mode, people_count, citizens, summary, case_id, official_id FROM receptions WHERE id = '${d.reception_id}'`);
+		assert.deepEqual(rows, [{
+			mode: 'online',
+			people_count: 1,
+			citizens: JSON.stringify([{ full_name: b.c.full_name }]),
+			summary: 'Đã hướng dẫn',
+			case_id: b.caseId,
+			official_id: s.official.user.id,
+		}]);
 		await fails(s.official, 'session.join', { session_id: sid }, NOT_FOUND, undefined, 'after the end');
 	});
 
