@@ -1349,8 +1349,9 @@ on_client_closed(void *data, uint64_t client_id)
 			part_drop_media(p);
 			p->resume = p->state;
 			p->state = P_AWAY;
+			/* Not g_timeout_add_seconds(): it may round the window down. */
 			p->away_timer =
-				g_timeout_add_seconds(ss->opts.reconnect_window_s, away_expired, p);
+				g_timeout_add(ss->opts.reconnect_window_s * 1000u, away_expired, p);
 		}
 	}
 	g_list_free(lives);
