@@ -1667,6 +1667,8 @@ sessions_destroy(struct sessions *ss)
 	}
 	g_hash_table_destroy(ss->by_object);
 	g_hash_table_destroy(ss->by_id);
+	/* Every destroyed session's pipeline goes down before the process does. */
+	media_deinit();
 	g_free(ss->rec_root);
 	g_free(ss->stun);
 	g_strfreev(ss->turn);

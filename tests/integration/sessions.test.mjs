@@ -318,3 +318,11 @@ describe('the concurrent-session limit', () => {
 		}
 	});
 });
+
+/* Last: live sessions torn down, the recordings closed, nothing leaked. */
+test('the server exits cleanly (status 0, no sanitizer report)', async () => {
+	const info = await server.stop();
+	const tail = server.stderrLines.filter((l) => !/^ts=/.test(l)).slice(-80).join('\n');
+	assert.deepEqual({ code: info?.code, signal: info?.signal }, { code: 0, signal: null }, `exit; stderr (not logfmt):\n${tail}`);
+	assert.deepEqual(server.stderrLines.filter((l) => /Sanitizer|runtime error:/.test(l)), [], tail);
+});
