@@ -4,7 +4,8 @@
 // (tiepdan-session-peer: the real protocol over WebSocket, its own webrtcbin
 // sending videotestsrc/audiotestsrc) — an official who hosts and a citizen —
 // go through start, join, lobby, admission, consent, the server's offers,
-// answers and trickled candidates; each decodes frames of the other; the
+// answers and trickled candidates; each decodes frames of the other; an
+// inspector observes (decodes both, sends nothing); session.stats; the
 // session ends; the recording holds both tracks of both participants, lasts
 // the session's duration within a second, and its SHA-256 is the timeline's
 // (downloaded through file.ticket by those who may see the case, signed with
@@ -171,10 +172,24 @@ describe('two peers', () => {
 	test('each decodes the other; the recording has both tracks of both, the session duration, the timeline hash', { skip, timeout: 240_000 }, async () => {
 		const t = await setUp();
 		const sid = await meet(t);
+		/* An inspector watches: receives both, sends nothing (the recording keeps 2 + 2 tracks). */
+		const insp = await loginClient(server, DEMO.inspector.login, DEMO.inspector.password);
+		const watcher = new Peer('inspector', insp.login.access_token);
+		await watcher.take((m) => m.ready);
+		const w = await watcher.call('session.join', { session_id: sid, observe: true });
+		assert.equal(w.state, 'admitted');
+		const [fromHost, fromCitizen] = await Promise.all([
+			watcher.send({ frames: t.hostId, min: FRAMES }),
+			watcher.send({ frames: t.citizenId, min: FRAMES }),
+		]);
+		assert.ok(fromHost.video >= FRAMES && fromCitizen.video >= FRAMES, 'the observer decodes both');
 		/* session.stats: both legs carry media both ways. */
 		const st = await t.host.call('session.stats', { session_id: sid });
-		assert.deepEqual(st.participants.map((p) => p.user_id).sort(), [t.hostId, t.citizenId].sort());
-		for (const p of st.participants) {
+		assert.deepEqual(st.participants.map((p) => p.user_id).sort(), [t.hostId, t.citizenId, insp.login.user.id].sort());
+		const seen = st.participants.find((p) => p.role === 'observer');
+		assert.equal(seen.packets_received, 0, `the observer sends nothing: ${JSON.stringify(seen)}`);
+		assert.ok(seen.bitrate_out_bps > 0, JSON.stringify(seen));
+		for (const p of st.participants.filter((x) => x.role !== 'observer')) {
 			assert.ok(p.bitrate_in_bps > 0 && p.bitrate_out_bps > 0 && p.packets_received > 0, JSON.stringify(p));
 			assert.ok(p.packet_loss >= 0 && p.packet_loss <= 1, JSON.stringify(p));
 			assert.ok(p.round_trip_s === null || p.round_trip_s >= 0, JSON.stringify(p));
@@ -194,7 +209,7 @@ describe('two peers', () => {
 		const [ev] = await sessionEvents(t.officialClient, t.caseId);
 		assert.equal(ev.data.session_id, sid);
 		assert.deepEqual(ev.data.recording, rec);
-		assert.deepEqual(ev.data.participants.map((p) => p.role).sort(), ['citizen', 'host']);
+		assert.deepEqual(ev.data.participants.map((p) => p.role).sort(), ['citizen', 'host', 'observer']);
 
 		/* Those who may see the case download it; the bytes are the sealed ones. */
 		const bytes = await download(t.officialClient, rec.file_id);
