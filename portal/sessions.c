@@ -248,6 +248,24 @@ ice_servers(struct sessions *ss)
 	return a;
 }
 
+/* Removes the files of a folder of DATA_DIR/recordings, but keep (nullable). */
+static void
+dir_clear(const char *dir, const char *keep)
+{
+	GDir *d = dir ? g_dir_open(dir, 0, NULL) : NULL;
+	const char *name;
+	while (d && (name = g_dir_read_name(d))) {
+		if (g_strcmp0(name, keep) != 0) {
+			char *path = g_build_filename(dir, name, NULL);
+			g_unlink(path);
+			g_free(path);
+		}
+	}
+	if (d) {
+		g_dir_close(d);
+	}
+}
+
 /* ---- media ------------------------------------------------------------------------------ */
 
 static void
@@ -311,18 +329,7 @@ on_recording(void *data, const struct media_recording *rec)
 	if (!l->recording) {
 		/* A citizen refused: nothing of it is kept, track files included. */
 		l->dropping = false;
-		GDir *d = l->dir ? g_dir_open(l->dir, 0, NULL) : NULL;
-		const char *name;
-		while (d && (name = g_dir_read_name(d))) {
-			if (strcmp(name, MARKER) != 0) {
-				char *path = g_build_filename(l->dir, name, NULL);
-				g_unlink(path);
-				g_free(path);
-			}
-		}
-		if (d) {
-			g_dir_close(d);
-		}
+		dir_clear(l->dir, MARKER);
 		if (l->ending) {
 			l->rec_done = true;
 			seal_recording(l);
@@ -500,6 +507,24 @@ session_json(struct live *l)
 	return j;
 }
 
+/* A recording's file row, and the case holding it (so file.ticket serves it). */
+static int
+record_file(sqlite3 *db, const char *case_id, const char *sha256, int64_t bytes,
+	    char file_id[23])
+{
+	int e = files_record(db, sha256, bytes, "video/webm", file_id);
+	if (e == 0 && case_id) {
+		char now[STORE_TIME_SIZE];
+		const char *vals[] = {case_id, file_id, now};
+		store_time_now(now);
+		e = store_exec_text(db,
+				    "INSERT OR IGNORE INTO case_files (case_id, file_id, added_at) "
+				    "VALUES (?1, ?2, ?3)",
+				    vals, 3);
+	}
+	return e;
+}
+
 /*
  * The reception register (DOMAIN.md §5, the table of reception.record): one
  * row per session a citizen joined, the citizens' names sealed when the case
@@ -580,16 +605,7 @@ record_txn(sqlite3 *db, void *data)
 	struct live *l = data;
 	int e = register_txn(db, l);
 	if (e == 0 && l->rec_sha256 && l->rec_bytes > 0) {
-		e = files_record(db, l->rec_sha256, l->rec_bytes, "video/webm", l->rec_file_id);
-		if (e == 0 && l->case_id) {
-			char now[STORE_TIME_SIZE];
-			const char *vals[] = {l->case_id, l->rec_file_id, now};
-			store_time_now(now);
-			e = store_exec_text(db,
-					    "INSERT OR IGNORE INTO case_files (case_id, file_id, "
-					    "added_at) VALUES (?1, ?2, ?3)",
-					    vals, 3);
-		}
+		e = record_file(db, l->case_id, l->rec_sha256, l->rec_bytes, l->rec_file_id);
 	}
 	if (e == 0 && l->case_id) {
 		json_t *ev = session_json(l);
@@ -794,6 +810,18 @@ caller_part(struct rpc_call *call, struct sessions *ss, json_t *params, unsigned
 		return NULL;
 	}
 	*out = l;
+	return p;
+}
+
+/* The caller as an admitted participant of the host side (admit, end, stats); else answered. */
+static struct part *
+host_part(struct rpc_call *call, struct sessions *ss, json_t *params, struct live **out)
+{
+	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, out);
+	if (p && (!p->host_side || p->observer)) {
+		rpc_call_error(call, TD_ERR_FORBIDDEN, NULL, NULL);
+		return NULL;
+	}
 	return p;
 }
 
@@ -1037,15 +1065,11 @@ session_admit(struct rpc_call *call, json_t *params, void *data)
 {
 	struct sessions *ss = data;
 	struct live *l;
-	struct part *host = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
+	struct part *host = host_part(call, ss, params, &l);
 	if (!host) {
 		return;
 	}
 	struct part *p = part_of(l, json_string_value(json_object_get(params, "user_id")));
-	if (!host->host_side || host->observer) {
-		rpc_call_error(call, TD_ERR_FORBIDDEN, NULL, NULL);
-		return;
-	}
 	if (!p) {
 		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
 		return;
@@ -1246,12 +1270,8 @@ session_end(struct rpc_call *call, json_t *params, void *data)
 {
 	struct sessions *ss = data;
 	struct live *l;
-	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
+	struct part *p = host_part(call, ss, params, &l);
 	if (!p) {
-		return;
-	}
-	if (!p->host_side || p->observer) {
-		rpc_call_error(call, TD_ERR_FORBIDDEN, NULL, NULL);
 		return;
 	}
 	const char *summary = json_string_value(json_object_get(params, "summary"));
@@ -1309,12 +1329,8 @@ session_stats(struct rpc_call *call, json_t *params, void *data)
 {
 	struct sessions *ss = data;
 	struct live *l;
-	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
+	struct part *p = host_part(call, ss, params, &l);
 	if (!p) {
-		return;
-	}
-	if (!p->host_side || p->observer) {
-		rpc_call_error(call, TD_ERR_FORBIDDEN, NULL, NULL);
 		return;
 	}
 	struct stats_call *sc = g_new0(struct stats_call, 1);
@@ -1491,16 +1507,7 @@ orphan_txn(sqlite3 *db, void *data)
 	json_t *rec = json_null();
 	int e = 0;
 	if (o->stored) {
-		e = files_record(db, o->rec.sha256, o->bytes, "video/webm", o->file_id);
-		if (e == 0 && case_id) {
-			char now[STORE_TIME_SIZE];
-			const char *vals[] = {case_id, o->file_id, now};
-			store_time_now(now);
-			e = store_exec_text(db,
-					    "INSERT OR IGNORE INTO case_files (case_id, file_id, "
-					    "added_at) VALUES (?1, ?2, ?3)",
-					    vals, 3);
-		}
+		e = record_file(db, case_id, o->rec.sha256, o->bytes, o->file_id);
 		rec = json_pack("{s:s, s:I, s:s, s:f, s:s, s:s?, s:s?}", "file_id", o->file_id, "bytes",
 				(json_int_t)o->bytes, "sha256", o->rec.sha256, "duration_s",
 				o->rec.duration_s, "status", "interrupted", "signature",
@@ -1532,16 +1539,7 @@ orphan_done(int status, void *data)
 	g_free(why);
 	if (status == 0) {
 		/* Recorded: the folder goes (the recording itself is in the file store). */
-		GDir *d = g_dir_open(o->dir, 0, NULL);
-		const char *name;
-		while (d && (name = g_dir_read_name(d))) {
-			char *p = g_build_filename(o->dir, name, NULL);
-			g_unlink(p);
-			g_free(p);
-		}
-		if (d) {
-			g_dir_close(d);
-		}
+		dir_clear(o->dir, NULL);
 		g_rmdir(o->dir);
 	}
 	orphan_free(o);
