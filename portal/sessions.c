@@ -1026,9 +1026,9 @@ session_join(struct rpc_call *call, json_t *params, void *data)
 		rpc_call_error(call, TD_ERR_NOT_FOUND, NULL, NULL);
 		return;
 	}
-	if (p->in_media && p->client_id != rpc_call_client_id(call)) {
-		part_drop_media(p); /* the same user from another connection: the new one takes over */
-	}
+	/* Joining again (another connection, or the same one after its peer connection failed)
+	 * restarts the media leg: a new offer follows. */
+	part_drop_media(p);
 	if (p->away_timer) {
 		g_source_remove(p->away_timer);
 		p->away_timer = 0;
@@ -1344,6 +1344,35 @@ session_stats(struct rpc_call *call, json_t *params, void *data)
 	}
 }
 
+/* The live sessions the caller is invited to or hosts: how a client that connects late learns
+ * the session_id that event.session.ready carried. */
+static void
+session_list(struct rpc_call *call, json_t *params, void *data)
+{
+	struct sessions *ss = data;
+	const struct rpc_identity *id = rpc_call_identity(call);
+	json_t *items = json_array();
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, ss->by_id);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		struct live *l = v;
+		struct part *p = part_of(l, id->user_id);
+		bool host_side = access_acts_in_agency(id, RPC_OFFICIAL | RPC_LEADER, l->agency_id);
+		if (l->ending || ((!p || p->observer) && !host_side)) {
+			continue;
+		}
+		json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "session_id", l->id, "started_at",
+				      l->started_at, "state", p ? state_names[p->state] : "invited",
+				      "recording", l->recording);
+		json_object_set_new(o, l->appointment_id ? "appointment_id" : "dialogue_id",
+				    json_string(l->appointment_id ? l->appointment_id
+								  : l->dialogue_id));
+		json_array_append_new(items, o);
+	}
+	rpc_call_reply(call, json_pack("{s:o}", "items", items));
+}
+
 /* ---- connections ---------------------------------------------------------------------------- */
 
 /* A connection closed: its participants get the reconnect window. */
@@ -1416,6 +1445,9 @@ static const struct rpc_method methods[] = {
 	 .params = join_params,
 	 .result_schema = "{\"type\":\"object\",\"required\":[\"state\",\"recording\","
 			  "\"ice_servers\"]}"},
+	{.name = "session.list", .handler = session_list, .who = RPC_BOUND,
+	 .summary = "The live sessions the caller is invited to or hosts.",
+	 .result_schema = "{\"type\":\"object\",\"required\":[\"items\"]}"},
 	{.name = "session.consent", .handler = session_consent, .who = RPC_CITIZEN,
 	 .summary = "A citizen accepts or refuses the recording (written to the case timeline).",
 	 .params = consent_params, .result_schema = "{\"type\":\"object\"}"},

@@ -92,6 +92,12 @@ describe('session.start', () => {
 		assert.match(sid, /^[A-Za-z0-9_-]{22}$/);
 		await event(b.c.client, 'event.session.ready', sid);
 		await fails(s.official, 'session.start', { appointment_id: b.appointmentId }, CONFLICT);
+		/* A connection made later finds the session with session.list. */
+		const late = await login(server, { login: b.c.login, password: b.c.password });
+		const listed = (await ok(late, 'session.list', {})).items.filter((i) => i.session_id === sid);
+		assert.deepEqual(listed.map((i) => [i.appointment_id, i.state]), [[b.appointmentId, 'invited']]);
+		const stranger = await newCitizen(server);
+		assert.deepEqual((await ok(stranger.client, 'session.list', {})).items.filter((i) => i.session_id === sid), []);
 		await ok(s.official, 'session.join', { session_id: sid });
 		await ok(s.official, 'session.end', { session_id: sid });
 	});
@@ -259,6 +265,9 @@ describe('the reconnect window', () => {
 		await ok(b.c.client, 'session.join', { session_id: sid });
 		await ok(s.official, 'session.admit', { session_id: sid, user_id: b.c.user_id });
 		await ok(b.c.client, 'session.consent', { session_id: sid, accept: true });
+		await event(b.c.client, 'event.session.offer', sid);
+		/* Joining again on the same connection restarts the media leg: a new offer. */
+		assert.equal((await ok(b.c.client, 'session.join', { session_id: sid })).state, 'admitted');
 		await event(b.c.client, 'event.session.offer', sid);
 		await b.c.client.close();
 		const again = await login(server, { login: b.c.login, password: b.c.password });
