@@ -305,7 +305,12 @@ on_failed(void *data, const char *participant, const char *reason)
 {
 	struct live *l = data;
 	td_warn(MOD, "media leg failed", "session=%s user=%s", l->id, participant);
-	(void)reason;
+	struct part *p = part_of(l, participant);
+	if (p && p->state == P_ADMITTED) {
+		/* The client restarts its leg by joining again. */
+		rpc_notify(l->ss->rpc, p->client_id, "event.session.failed",
+			   json_pack("{s:s, s:s}", "session_id", l->id, "reason", reason));
+	}
 }
 
 static void
