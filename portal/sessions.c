@@ -68,6 +68,7 @@ struct part {
 	enum part_state resume; /* the state an away participant comes back to */
 	uint64_t client_id;
 	bool in_media;
+	unsigned leg; /* numbers the participant's media legs: a new one needs a new peer connection */
 	int consent; /* -1 not asked, 0 refused, 1 accepted */
 	guint away_timer;
 	char joined_at[STORE_TIME_SIZE];
@@ -275,7 +276,8 @@ on_offer(void *data, const char *participant, const char *sdp)
 	struct part *p = part_of(l, participant);
 	if (p && p->state == P_ADMITTED) {
 		rpc_notify(l->ss->rpc, p->client_id, "event.session.offer",
-			   json_pack("{s:s, s:s}", "session_id", l->id, "sdp", sdp));
+			   json_pack("{s:s, s:s, s:i}", "session_id", l->id, "sdp", sdp, "leg",
+				     (int)p->leg));
 	}
 }
 
@@ -286,8 +288,8 @@ on_candidate(void *data, const char *participant, unsigned mline, const char *ca
 	struct part *p = part_of(l, participant);
 	if (p && p->state == P_ADMITTED) {
 		rpc_notify(l->ss->rpc, p->client_id, "event.session.ice",
-			   json_pack("{s:s, s:s, s:i}", "session_id", l->id, "candidate", candidate,
-				     "sdp_mline_index", (int)mline));
+			   json_pack("{s:s, s:s, s:i, s:i}", "session_id", l->id, "candidate",
+				     candidate, "sdp_mline_index", (int)mline, "leg", (int)p->leg));
 	}
 }
 
@@ -378,6 +380,7 @@ part_maybe_media(struct part *p)
 		return;
 	}
 	p->in_media = true;
+	p->leg++;
 	p->stats_us = g_get_monotonic_time();
 	p->stats_rx = p->stats_tx = 0;
 }
@@ -1207,13 +1210,26 @@ media_refusal(struct rpc_call *call, int r, const char *field)
 	}
 }
 
+/* An answer or candidate for a leg that was replaced meanwhile: refused, changing nothing. */
+static bool
+stale_leg(struct rpc_call *call, struct part *p, json_t *params)
+{
+	json_t *leg = json_object_get(params, "leg");
+	if (leg && (!p->in_media || json_integer_value(leg) != (json_int_t)p->leg)) {
+		rpc_call_error(call, TD_ERR_CONFLICT, "that media leg was replaced",
+			       json_pack("{s:i}", "leg", (int)p->leg));
+		return true;
+	}
+	return false;
+}
+
 static void
 session_answer(struct rpc_call *call, json_t *params, void *data)
 {
 	struct sessions *ss = data;
 	struct live *l;
 	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
-	if (!p) {
+	if (!p || stale_leg(call, p, params)) {
 		return;
 	}
 	int r = p->in_media ? media_session_set_answer(
@@ -1233,7 +1249,7 @@ session_ice(struct rpc_call *call, json_t *params, void *data)
 	struct sessions *ss = data;
 	struct live *l;
 	struct part *p = caller_part(call, ss, params, 1u << P_ADMITTED, &l);
-	if (!p) {
+	if (!p || stale_leg(call, p, params)) {
 		return;
 	}
 	const char *cand = json_string_value(json_object_get(params, "candidate"));
@@ -1424,12 +1440,17 @@ static const struct rpc_param consent_params[] = {
 	SESSION_ID, {.name = "accept", .type = RPC_T_BOOLEAN, .required = true}, {0}};
 static const struct rpc_param admit_params[] = {
 	SESSION_ID, {.name = "user_id", .type = RPC_T_ID, .required = true}, {0}};
+#define LEG {.name = "leg", .type = RPC_T_INTEGER, .min = 1, \
+	     .description = "the leg of the offer answered (event.session.offer's)"}
+
 static const struct rpc_param answer_params[] = {
 	SESSION_ID,
+	LEG,
 	{.name = "sdp", .type = RPC_T_STRING, .required = true, .min = 1, .max = MAX_SDP},
 	{0}};
 static const struct rpc_param ice_params[] = {
 	SESSION_ID,
+	LEG,
 	{.name = "candidate", .type = RPC_T_STRING, .required = true, .max = MAX_CANDIDATE,
 	 .description = "candidate:... (empty: end of candidates)"},
 	{.name = "sdp_mline_index", .type = RPC_T_INTEGER, .required = true, .min = 0, .max = 255},

@@ -265,10 +265,15 @@ describe('the reconnect window', () => {
 		await ok(b.c.client, 'session.join', { session_id: sid });
 		await ok(s.official, 'session.admit', { session_id: sid, user_id: b.c.user_id });
 		await ok(b.c.client, 'session.consent', { session_id: sid, accept: true });
-		await event(b.c.client, 'event.session.offer', sid);
-		/* Joining again on the same connection restarts the media leg: a new offer. */
+		const first = await event(b.c.client, 'event.session.offer', sid);
+		/* Joining again on the same connection restarts the media leg: a new offer, a new leg. */
+		assert.equal(first.params.leg, 1);
 		assert.equal((await ok(b.c.client, 'session.join', { session_id: sid })).state, 'admitted');
-		await event(b.c.client, 'event.session.offer', sid);
+		const second = await event(b.c.client, 'event.session.offer', sid);
+		assert.equal(second.params.leg, 2);
+		await fails(b.c.client, 'session.answer', { session_id: sid, sdp: 'v=0', leg: 1 }, CONFLICT, undefined, 'an answer for the replaced leg');
+		await fails(b.c.client, 'session.ice', { session_id: sid, candidate: '', sdp_mline_index: 0, leg: 1 }, CONFLICT, undefined, 'a candidate for it');
+		await ok(b.c.client, 'session.ice', { session_id: sid, candidate: '', sdp_mline_index: 0, leg: 2 });
 		await b.c.client.close();
 		const again = await login(server, { login: b.c.login, password: b.c.password });
 		const r = await ok(again, 'session.join', { session_id: sid });
