@@ -15,7 +15,8 @@
  *   {"frames": FROM_USER_ID, "min": N, "tag": T} → {"tag": T, "video": V, "audio": A} once both ≥ N
  *   {"inspect": PATH, "tag": T}                  → {"tag": T, "video": V, "audio": A, "duration_s": D}
  *
- * and, unasked, {"ready": true} once authenticated, and {"event": METHOD,
+ * and, unasked, {"ready": true} once authenticated, {"leg": N} when an offer
+ * starts a new media leg (a new webrtcbin here), and {"event": METHOD,
  * "params": ...} for every server notification except offers and candidates,
  * which it handles itself (session.answer, session.ice). The session id of
  * those comes from the offers. Any failure prints {"fatal": "..."} and exits 1.
@@ -36,6 +37,8 @@ struct app {
 	struct tpeer *peer;
 	char *token;
 	char *session_id; /* of the last offer */
+	char *name;
+	int leg;          /* of the last offer: a new leg gets a new webrtcbin */
 	unsigned next_id;
 	GHashTable *tags; /* request id → tag (json_t*) */
 	GPtrArray *waits; /* struct frames_wait* */
@@ -83,7 +86,8 @@ static void
 tp_answer(void *data, struct tpeer *p, const char *sdp)
 {
 	struct app *a = data;
-	call(a, "session.answer", json_pack("{s:s, s:s}", "session_id", a->session_id, "sdp", sdp),
+	call(a, "session.answer",
+	     json_pack("{s:s, s:s, s:i}", "session_id", a->session_id, "sdp", sdp, "leg", a->leg),
 	     json_string("answer"));
 }
 
@@ -92,8 +96,8 @@ tp_candidate(void *data, struct tpeer *p, unsigned mline, const char *candidate)
 {
 	struct app *a = data;
 	call(a, "session.ice",
-	     json_pack("{s:s, s:s, s:i}", "session_id", a->session_id, "candidate", candidate,
-		       "sdp_mline_index", (int)mline),
+	     json_pack("{s:s, s:s, s:i, s:i}", "session_id", a->session_id, "candidate", candidate,
+		       "sdp_mline_index", (int)mline, "leg", a->leg),
 	     json_string("ice"));
 }
 
@@ -114,11 +118,28 @@ on_message(SoupWebsocketConnection *ws, gint type, GBytes *message, gpointer dat
 	}
 	const char *method = json_string_value(json_object_get(m, "method"));
 	json_t *params = json_object_get(m, "params");
+	int leg = (int)json_integer_value(json_object_get(params, "leg"));
 	if (method && strcmp(method, "event.session.offer") == 0) {
 		g_free(a->session_id);
 		a->session_id = g_strdup(json_string_value(json_object_get(params, "session_id")));
+		struct tpeer *old = NULL;
+		if (a->leg && leg != a->leg) {
+			/* The server replaced our leg (we joined again): a new peer connection. */
+			old = a->peer;
+			a->peer = tpeer_create(a->name, 60, &tp_events, a);
+		}
+		if (leg != a->leg) {
+			out(json_pack("{s:i}", "leg", leg));
+		}
+		a->leg = leg;
 		tpeer_offer(a->peer, json_string_value(json_object_get(params, "sdp")));
+		/* Last: destroying iterates the loop, where the new leg's candidates may come. */
+		tpeer_destroy(old);
 	} else if (method && strcmp(method, "event.session.ice") == 0) {
+		if (leg != a->leg) {
+			json_decref(m);
+			return; /* a candidate of a replaced leg */
+		}
 		tpeer_add_candidate(
 			a->peer,
 			(unsigned)json_integer_value(json_object_get(params, "sdp_mline_index")),
@@ -292,7 +313,8 @@ main(int argc, char **argv)
 	a.loop = g_main_loop_new(NULL, FALSE);
 	a.tags = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)json_decref);
 	a.waits = g_ptr_array_new_with_free_func(wait_free);
-	a.peer = tpeer_create(name ? name : "peer", 60, &tp_events, &a);
+	a.name = name ? name : "peer";
+	a.peer = tpeer_create(a.name, 60, &tp_events, &a);
 	a.http = soup_session_new();
 	SoupMessage *msg = soup_message_new("GET", url);
 	if (!msg) {
