@@ -237,8 +237,19 @@ ice_servers(struct sessions *ss)
 		if (!at || !colon) {
 			continue;
 		}
-		char *user = g_strndup(rest, (gsize)(colon - rest));
-		char *pass = g_strndup(colon + 1, (gsize)(at - colon - 1));
+		/* Percent-encoded in the URL (webrtcbin decodes it too), plain for the browser. */
+		char *user_enc = g_strndup(rest, (gsize)(colon - rest));
+		char *pass_enc = g_strndup(colon + 1, (gsize)(at - colon - 1));
+		char *user = g_uri_unescape_string(user_enc, NULL);
+		char *pass = g_uri_unescape_string(pass_enc, NULL);
+		g_free(user_enc);
+		g_free(pass_enc);
+		if (!user || !pass || !g_utf8_validate(user, -1, NULL) ||
+		    !g_utf8_validate(pass, -1, NULL)) {
+			g_free(user);
+			g_free(pass);
+			continue;
+		}
 		char *url = g_strdup_printf("%s:%s", tls ? "turns" : "turn", at + 1);
 		json_array_append_new(a, json_pack("{s:[s], s:s, s:s}", "urls", url, "username", user,
 						   "credential", pass));

@@ -42,7 +42,15 @@ let slotSeq = 0;
 before(async () => {
 	server = await startServer({
 		demo: true,
-		config: { session: { reconnect_window: WINDOW_S, max_sessions: 3, stun_server: 'stun://127.0.0.1:3478', ice_addresses: '127.0.0.1' } },
+		config: {
+			session: {
+				reconnect_window: WINDOW_S,
+				max_sessions: 3,
+				stun_server: 'stun://127.0.0.1:3478',
+				turn_servers: 'turn://tiepdan:b%C3%AD-m%E1%BA%ADt@127.0.0.1:3478, turns://u2:p2@127.0.0.1:5349',
+				ice_addresses: '127.0.0.1',
+			},
+		},
 	});
 	s = {};
 	for (const key of ['official', 'staff', 'inspector', 'cityLeader', 'citizen']) {
@@ -110,7 +118,12 @@ describe('lobby, admission and consent', () => {
 		const host = await ok(s.official, 'session.join', { session_id: sid });
 		assert.equal(host.state, 'admitted');
 		assert.equal(host.recording, true);
-		assert.deepEqual(host.ice_servers, [{ urls: ['stun:127.0.0.1:3478'] }]);
+		/* The browser gets the server's STUN and TURN configuration as RTCIceServer objects. */
+		assert.deepEqual(host.ice_servers, [
+			{ urls: ['stun:127.0.0.1:3478'] },
+			{ urls: ['turn:127.0.0.1:3478'], username: 'tiepdan', credential: 'bí-mật' },
+			{ urls: ['turns:127.0.0.1:5349'], username: 'u2', credential: 'p2' },
+		]);
 		/* The host is alone: the server offers at once. */
 		await event(s.official, 'event.session.offer', sid);
 
