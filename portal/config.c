@@ -451,8 +451,11 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		char ***dst = id == S_TURN_SERVERS ? &cfg->turn_servers : &cfg->ice_addresses;
 		g_strfreev(*dst);
 		*dst = (char **)g_ptr_array_free(a, FALSE);
-		for (char **p = *dst; id == S_TURN_SERVERS && *p; p++) {
-			if (!g_str_has_prefix(*p, "turn://") && !g_str_has_prefix(*p, "turns://")) {
+		for (char **p = *dst; *p; p++) {
+			bool ok = id == S_TURN_SERVERS ? g_str_has_prefix(*p, "turn://") ||
+							      g_str_has_prefix(*p, "turns://")
+						       : g_hostname_is_ip_address(*p);
+			if (!ok) {
 				return -EINVAL;
 			}
 		}
