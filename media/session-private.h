@@ -23,6 +23,7 @@ enum msg_type {
 	MSG_FIRST_MEDIA,   /* value: kind */
 	MSG_CAPS,          /* n: forward serial; caps */
 	MSG_ERROR,         /* str */
+	MSG_STATS,         /* n: request; data: webrtcbin's stats (GstStructure), NULL if none */
 	MSG_BLOCKED,       /* removal: one pad of the leaving participant is blocked */
 	MSG_PEER_DOWN,     /* removal: elements (already NULL) to take out of the bin */
 	MSG_REC_BLOCKED,   /* recording: n: a track's tee pad is blocked (0: the guard) */
@@ -62,6 +63,7 @@ struct peer_link {
 	GstPad *tee_sink[2];              /* where the received streams go */
 	GstWebRTCRTPTransceiver *recv[2]; /* our receiving transceivers */
 	gint removing;                    /* atomic */
+	bool watch_only;                  /* set before any thread sees the link */
 };
 
 enum neg_state {
@@ -126,6 +128,7 @@ enum event_type {
 	EV_FIRST_MEDIA,
 	EV_ERROR,
 	EV_RECORDING, /* str: path, str2: sha256, str3: reason, value: verified, num: duration */
+	EV_STATS,     /* ptr: the struct stats_req, complete */
 };
 
 struct event {
@@ -137,6 +140,8 @@ struct event {
 	unsigned mline;
 	int value;
 	double num;
+	void *ptr;
+	void (*ptr_free)(void *ptr);
 };
 
 struct media_session {
@@ -157,6 +162,8 @@ struct media_session {
 	GQueue events_out; /* struct event* */
 	struct recorder *rec; /* NULL: not recording */
 	bool in_drain;
+	GHashTable *stats; /* request id → struct stats_req* (stats.c) */
+	unsigned next_stats;
 };
 
 const char *media_kind_name(enum media_kind k);
@@ -198,6 +205,11 @@ void forward_create(struct media_session *s, struct peer *from, struct peer *to,
 void forward_free(struct fwd *f);
 void forward_caps(struct media_session *s, struct peer *to, struct msg *m);
 void removal_handle(struct media_session *s, struct msg *m);
+
+/* stats.c */
+void stats_req_free(gpointer req);
+void stats_handle(struct media_session *s, struct msg *m);
+void stats_deliver(struct media_session *s, struct event *e);
 
 /* recorder.c */
 int recorder_create(struct media_session *s, const char *dir);

@@ -135,6 +135,9 @@ event_free(struct event *e)
 	g_free(e->str);
 	g_free(e->str2);
 	g_free(e->str3);
+	if (e->ptr && e->ptr_free) {
+		e->ptr_free(e->ptr);
+	}
 	g_free(e);
 }
 
@@ -191,6 +194,9 @@ deliver(struct media_session *s, struct event *e)
 		if (ev->error) {
 			ev->error(d, e->value, e->str);
 		}
+		break;
+	case EV_STATS:
+		stats_deliver(s, e);
 		break;
 	case EV_RECORDING:
 		if (ev->recording_finished) {
@@ -352,7 +358,7 @@ on_pad_added(GstElement *webrtc, GstPad *pad, struct peer_link *l)
 	        : t == l->recv[MEDIA_KIND_AUDIO] ? MEDIA_KIND_AUDIO
 	                                         : -1;
 	gst_clear_object(&t);
-	if (k < 0 || g_atomic_int_get(&l->removing)) {
+	if (k < 0 || l->watch_only || g_atomic_int_get(&l->removing)) {
 		/* Not ours to forward (or the participant is leaving): swallow it. */
 		gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_DATA_DOWNSTREAM, drop_all, NULL, NULL);
 		return;
@@ -457,8 +463,27 @@ make_webrtc(struct media_session *s, struct peer *p)
 	return w;
 }
 
+/*
+ * An observer's leg is the same with both receiving transceivers inactive:
+ * the offer asks for nothing from it, so it sends none (and what it might send
+ * is not ours to forward: on_pad_added only takes recvonly transceivers' pads).
+ */
+static int add_peer(struct media_session *s, const char *id, bool watch_only);
+
 int
 media_session_add_participant(struct media_session *s, const char *id)
+{
+	return add_peer(s, id, false);
+}
+
+int
+media_session_add_observer(struct media_session *s, const char *id)
+{
+	return add_peer(s, id, true);
+}
+
+static int
+add_peer(struct media_session *s, const char *id, bool watch_only)
 {
 	if (!valid_id(id)) {
 		return -EINVAL;
@@ -483,12 +508,14 @@ media_session_add_participant(struct media_session *s, const char *id)
 	struct peer_link *l = g_atomic_rc_box_new0(struct peer_link);
 	l->sh = shared_ref(s->sh);
 	l->serial = p->serial;
+	l->watch_only = watch_only;
 	p->link = l;
 	for (int k = 0; k < 2; k++) {
 		GstCaps *caps = gst_caps_from_string(recv_caps[k]);
 		g_signal_emit_by_name(p->webrtc, "add-transceiver",
-		                      GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY, caps,
-		                      &l->recv[k]);
+		                      watch_only ? GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_INACTIVE
+		                                 : GST_WEBRTC_RTP_TRANSCEIVER_DIRECTION_RECVONLY,
+		                      caps, &l->recv[k]);
 		gst_caps_unref(caps);
 		char name[32];
 		g_snprintf(name, sizeof(name), "recv-%u-%s", p->serial, kind_names[k]);
@@ -521,7 +548,8 @@ media_session_add_participant(struct media_session *s, const char *id)
 	}
 	g_hash_table_insert(s->peers, p->id, p);
 	g_hash_table_insert(s->by_serial, GUINT_TO_POINTER(p->serial), p);
-	td_info(MOD, "participant added", "session=%u peer=%s", s->serial, p->id);
+	td_info(MOD, "participant added", "session=%u peer=%s watch_only=%d", s->serial, p->id,
+	        watch_only);
 
 	/* Every stream already flowing is offered to the newcomer. */
 	GHashTableIter it;
@@ -858,6 +886,10 @@ session_handle(struct media_session *s, struct msg *m)
 		removal_handle(s, m);
 		return;
 	}
+	if (m->type == MSG_STATS) {
+		stats_handle(s, m);
+		return;
+	}
 	if (m->type >= MSG_REC_BLOCKED) {
 		recorder_handle(s, m);
 		return;
@@ -1114,6 +1146,7 @@ media_session_create(const struct media_options *opts, const struct media_sessio
 	s->by_serial = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)peer_free);
 	s->fwds = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify)forward_free);
 	g_queue_init(&s->events_out);
+	s->stats = g_hash_table_new_full(NULL, NULL, NULL, stats_req_free);
 	if (opts->recording_dir && recorder_create(s, opts->recording_dir) < 0) {
 		g_free(s->stun);
 		g_strfreev(s->turn);
@@ -1121,6 +1154,7 @@ media_session_create(const struct media_options *opts, const struct media_sessio
 		g_hash_table_destroy(s->peers);
 		g_hash_table_destroy(s->by_serial);
 		g_hash_table_destroy(s->fwds);
+		g_hash_table_destroy(s->stats);
 		g_free(s);
 		errno = EINVAL;
 		return NULL;
@@ -1214,6 +1248,7 @@ media_session_destroy(struct media_session *s)
 		event_free(e);
 	}
 	recorder_free(s->rec);
+	g_hash_table_destroy(s->stats);
 	media_worker_run(pipeline_down, s->pipeline);
 	shared_unref(s->sh);
 	g_free(s->stun);

@@ -14,6 +14,7 @@
 #include "tiepdan/timeline.h"
 #include "tiepdan/log.h"
 #include "tiepdan/password.h"
+#include "tiepdan/seal.h"
 #include "tiepdan/store.h"
 
 #include <errno.h>
@@ -54,8 +55,10 @@ static const char usage_text[] =
     "                       (12 digits) is required. PW has at least 10 characters.\n"
     "  user grant --login LOGIN --role ROLE [--agency CODE]\n"
     "                       give an existing user another role\n"
-    "  verify               check the database (integrity, foreign keys); prints\n"
-    "                       each check\n"
+    "  verify               check the database (integrity, foreign keys, case\n"
+    "                       timelines) and every sealed recording (its bytes hash\n"
+    "                       to the timeline's SHA-256, its signature is the\n"
+    "                       server's); prints each check\n"
     "  backup FILE          write a consistent copy of the database to FILE\n"
     "  demo                 load the demo city and demo accounts into a database\n"
     "                       without agencies; prints one account a line:\n"
@@ -788,11 +791,11 @@ cmd_user(struct ctx *c, int argc, char **argv)
  */
 struct check {
 	const char *name;
-	int (*run)(sqlite3 *db, GString *problems);
+	int (*run)(struct ctx *c, sqlite3 *db, GString *problems);
 };
 
 static int
-check_integrity(sqlite3 *db, GString *problems)
+check_integrity(struct ctx *c, sqlite3 *db, GString *problems)
 {
 	sqlite3_stmt *st = NULL;
 	int n = 0;
@@ -811,7 +814,7 @@ check_integrity(sqlite3 *db, GString *problems)
 
 /* Every case's hash chain (PROTOCOL.md §0: exit 0 only when all hold). */
 static int
-check_timelines(sqlite3 *db, GString *problems)
+check_timelines(struct ctx *c, sqlite3 *db, GString *problems)
 {
 	sqlite3_stmt *st = NULL;
 	int n = 0, cases = 0;
@@ -841,7 +844,7 @@ check_timelines(sqlite3 *db, GString *problems)
 }
 
 static int
-check_foreign_keys(sqlite3 *db, GString *problems)
+check_foreign_keys(struct ctx *c, sqlite3 *db, GString *problems)
 {
 	sqlite3_stmt *st = NULL;
 	int n = 0;
@@ -858,10 +861,86 @@ check_foreign_keys(sqlite3 *db, GString *problems)
 	return rc == SQLITE_DONE ? n : -1;
 }
 
+/* The SHA-256 of a stored file, lowercase hex (NULL when it cannot be read). */
+static char *
+file_sha256(const char *path)
+{
+	GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+	FILE *f = fopen(path, "rb");
+	char *hex = NULL;
+	if (f) {
+		guchar buf[65536];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+			g_checksum_update(sum, buf, n);
+		}
+		hex = ferror(f) ? NULL : g_strdup(g_checksum_get_string(sum));
+		fclose(f);
+	}
+	g_checksum_free(sum);
+	return hex;
+}
+
+/*
+ * Every recording a `reception_session` event names: the stored file's bytes
+ * still hash to the recorded SHA-256, and a signature is the server's
+ * (Ed25519, the key derived from keys/identity.key; PROTOCOL.md §6).
+ */
+static int
+check_recordings(struct ctx *c, sqlite3 *db, GString *problems)
+{
+	GError *err = NULL;
+	struct seal *seal = seal_create(c->data_dir, &err);
+	if (!seal) {
+		g_string_append_printf(problems, "  the key: %s\n", err->message);
+		g_error_free(err);
+		return -1;
+	}
+	sqlite3_stmt *st = NULL;
+	int n = 0, seen = 0;
+	int rc = sqlite3_prepare_v2(
+		db,
+		"SELECT case_id, seq, json_extract(data, '$.recording.sha256'), "
+		"json_extract(data, '$.recording.signature') FROM timeline WHERE action = "
+		"'reception_session' AND json_extract(data, '$.recording.file_id') IS NOT NULL",
+		-1, &st, NULL);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *case_id = (const char *)sqlite3_column_text(st, 0);
+		long long seq = (long long)sqlite3_column_int64(st, 1);
+		const char *sha = (const char *)sqlite3_column_text(st, 2);
+		const char *sig = (const char *)sqlite3_column_text(st, 3);
+		seen++;
+		char sub[3] = {sha && strlen(sha) == 64 ? sha[0] : '_', sha ? sha[1] : '_', '\0'};
+		char *path = g_build_filename(c->data_dir, "files", sub, sha ? sha : "-", NULL);
+		char *actual = file_sha256(path);
+		if (!actual || g_strcmp0(actual, sha) != 0) {
+			g_string_append_printf(problems, "  case %s event %lld: the recording %s\n",
+					       case_id, seq, actual ? "does not hash to its SHA-256"
+								    : "is missing");
+			n++;
+		} else if (sig && !seal_verify(seal, sha, sig)) {
+			g_string_append_printf(problems,
+					       "  case %s event %lld: the signature is not the server's\n",
+					       case_id, seq);
+			n++;
+		}
+		g_free(actual);
+		g_free(path);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	seal_destroy(seal);
+	if (rc == SQLITE_DONE && n == 0) {
+		g_string_append_printf(problems, "  %d recordings hold\n", seen);
+	}
+	return rc == SQLITE_DONE ? n : -1;
+}
+
 static const struct check checks[] = {
     {"integrity_check", check_integrity},
     {"foreign_key_check", check_foreign_keys},
     {"case_timelines", check_timelines},
+    {"recordings", check_recordings},
 };
 
 static int
@@ -879,7 +958,7 @@ cmd_verify(struct ctx *c, int argc, char **argv)
 	size_t failed = 0;
 	for (size_t i = 0; i < G_N_ELEMENTS(checks); i++) {
 		GString *problems = g_string_new(NULL);
-		int n = checks[i].run(store_reader(s), problems);
+		int n = checks[i].run(c, store_reader(s), problems);
 		if (n == 0) {
 			printf("%s: ok\n", checks[i].name);
 		} else if (n > 0) {

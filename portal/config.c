@@ -50,6 +50,11 @@ enum setting_id {
 	S_HOTSPOT_WINDOW_DAYS,
 	S_HOTSPOT_MASS,
 	S_PROLONGED_DAYS,
+	S_RECONNECT_WINDOW,
+	S_MAX_SESSIONS,
+	S_STUN_SERVER,
+	S_TURN_SERVERS,
+	S_ICE_ADDRESSES,
 	S_COUNT,
 };
 
@@ -129,6 +134,18 @@ static const struct setting settings[S_COUNT] = {
 	[S_PROLONGED_DAYS] = {"prolonged_days", "reports", NULL, "90", "DAYS",
 			      "a case pending longer than this at the end of a report's period is "
 			      "prolonged (kéo dài)"},
+	[S_RECONNECT_WINDOW] = {"reconnect_window", "session", NULL, "30", "SECONDS",
+				"a live-session participant whose connection drops may rejoin "
+				"this long"},
+	[S_MAX_SESSIONS] = {"max_sessions", "session", NULL, "20", "N",
+			    "live sessions at once; session.start beyond it gets -32009"},
+	[S_STUN_SERVER] = {"stun_server", "session", NULL, "", "URL",
+			   "stun://host:port for the server's and the browsers' ICE (empty: none)"},
+	[S_TURN_SERVERS] = {"turn_servers", "session", NULL, "", "LIST",
+			    "comma-separated turn(s)://user:password@host:port (empty: none)"},
+	[S_ICE_ADDRESSES] = {"ice_addresses", "session", NULL, "", "LIST",
+			     "comma-separated IP addresses the server's ICE gathers on (empty: "
+			     "every interface; tests use 127.0.0.1)"},
 };
 
 static const char *
@@ -451,6 +468,50 @@ apply(struct td_config *cfg, enum setting_id id, const char *value)
 		}
 		cfg->prolonged_days = (unsigned)v;
 		return 0;
+	case S_RECONNECT_WINDOW:
+		if (parse_uint(value, 1, 3600, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->reconnect_window = (unsigned)v;
+		return 0;
+	case S_MAX_SESSIONS:
+		if (parse_uint(value, 1, 1000, &v) < 0) {
+			return -EINVAL;
+		}
+		cfg->max_sessions = (unsigned)v;
+		return 0;
+	case S_STUN_SERVER:
+		if (value && *value && !g_str_has_prefix(value, "stun://")) {
+			return -EINVAL;
+		}
+		g_free(cfg->stun_server);
+		cfg->stun_server = value && *value ? g_strdup(value) : NULL;
+		return 0;
+	case S_TURN_SERVERS:
+	case S_ICE_ADDRESSES: {
+		char **parts = g_strsplit(value ? value : "", ",", -1);
+		GPtrArray *a = g_ptr_array_new();
+		for (char **p = parts; *p; p++) {
+			char *o = g_strstrip(*p);
+			if (*o) {
+				g_ptr_array_add(a, g_strdup(o));
+			}
+		}
+		g_ptr_array_add(a, NULL);
+		g_strfreev(parts);
+		char ***dst = id == S_TURN_SERVERS ? &cfg->turn_servers : &cfg->ice_addresses;
+		g_strfreev(*dst);
+		*dst = (char **)g_ptr_array_free(a, FALSE);
+		for (char **p = *dst; *p; p++) {
+			bool ok = id == S_TURN_SERVERS ? g_str_has_prefix(*p, "turn://") ||
+							      g_str_has_prefix(*p, "turns://")
+						       : g_hostname_is_ip_address(*p);
+			if (!ok) {
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
 	case S_COUNT:
 		break;
 	}
@@ -631,5 +692,8 @@ td_config_finish(struct td_config *cfg)
 	g_free(cfg->jwt_private_key);
 	g_free(cfg->jwt_public_key);
 	g_free(cfg->reminder_offsets);
+	g_free(cfg->stun_server);
+	g_strfreev(cfg->turn_servers);
+	g_strfreev(cfg->ice_addresses);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -416,3 +416,62 @@ files_json(sqlite3 *db, const char *file_id)
 	sqlite3_finalize(st);
 	return j;
 }
+
+int
+files_adopt(struct files *f, const char *path, const char *sha256)
+{
+	char sub[3] = {sha256[0], sha256[1], '\0'};
+	char *dir = g_build_filename(f->dir, sub, NULL);
+	char *dst = g_build_filename(dir, sha256, NULL);
+	int r = 0;
+	if (g_mkdir_with_parents(dir, 0700) < 0) {
+		r = -errno;
+	} else if (g_file_test(dst, G_FILE_TEST_EXISTS)) {
+		g_unlink(path);
+	} else {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		bool ok = fd >= 0 && fsync(fd) == 0 && rename(path, dst) == 0;
+		r = ok ? 0 : -errno;
+		if (fd >= 0) {
+			close(fd);
+		}
+		int dfd = ok ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (dfd >= 0) {
+			r = fsync(dfd) == 0 ? 0 : -errno;
+			close(dfd);
+		}
+	}
+	g_free(dst);
+	g_free(dir);
+	return r;
+}
+
+int
+files_record(sqlite3 *db, const char *sha256, int64_t bytes, const char *content_type,
+	     char id_out[23])
+{
+	char now[STORE_TIME_SIZE];
+	store_time_now(now);
+	g_autoptr(StoreStmt) sel = store_stmt(db, "SELECT id FROM files WHERE sha256 = ?1");
+	if (!sel) {
+		return -EIO;
+	}
+	sqlite3_bind_text(sel, 1, sha256, -1, SQLITE_STATIC);
+	if (sqlite3_step(sel) == SQLITE_ROW) {
+		g_strlcpy(id_out, (const char *)sqlite3_column_text(sel, 0), 23);
+		return 0;
+	}
+	store_new_id(id_out);
+	g_autoptr(StoreStmt) ins = store_stmt(db, "INSERT INTO files (id, sha256, bytes, content_type, "
+						  "created_at) VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!ins) {
+		return -EIO;
+	}
+	sqlite3_bind_text(ins, 1, id_out, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ins, 3, bytes);
+	sqlite3_bind_text(ins, 4, content_type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 5, now, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(ins);
+	return rc == SQLITE_DONE ? 0 : store_errno(rc);
+}

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "portal.h"
 #include "server.h"
+#include "sessions.h"
 #include "td-config.h"
 #include "tiepdan/auth.h"
 #include "tiepdan/calendar.h"
@@ -50,6 +51,7 @@ struct app {
 	struct cases *cases;
 	struct schedule *schedule;
 	struct files *files;
+	struct sessions *sessions;
 	struct calendar_feed *calendar_feed;
 	struct reports *reports;
 	struct auth *auth;
@@ -100,6 +102,21 @@ static const struct cases_events case_events = {
 	.received = case_received,
 };
 
+/* GET /api/keys: what checks the server's signatures (recordings: Ed25519 of their SHA-256). */
+static char *
+keys(void *data)
+{
+	struct app *app = data;
+	char *pk = app->seal ? seal_sign_public_key(app->seal) : NULL;
+	json_t *j = json_pack("{s:s?, s:s}", "recording_signing_key", pk, "algorithm", "Ed25519");
+	char *text = json_dumps(j, JSON_COMPACT);
+	char *out = g_strdup(text);
+	free(text);
+	json_decref(j);
+	g_free(pk);
+	return out;
+}
+
 static const struct server_hooks hooks = {
 	.version = SERVER_HOOKS_VERSION,
 	.check_db = check_db,
@@ -107,6 +124,7 @@ static const struct server_hooks hooks = {
 	.identify = identify,
 	.calendar = calendar,
 	.report = report,
+	.keys = keys,
 };
 
 static void
@@ -351,6 +369,21 @@ main(int argc, char **argv)
 		g_error_free(error);
 		goto out;
 	}
+	struct sessions_options sessopts = {
+		.data_dir = app.cfg.data_dir,
+		.reconnect_window_s = app.cfg.reconnect_window,
+		.max_sessions = app.cfg.max_sessions,
+		.stun_server = app.cfg.stun_server,
+		.turn_servers = (const char *const *)app.cfg.turn_servers,
+		.ice_addresses = (const char *const *)app.cfg.ice_addresses,
+		.metrics = app.metrics,
+	};
+	app.sessions = sessions_create(app.rpc, app.store, app.seal, app.files, &sessopts, &error);
+	if (!app.sessions) {
+		td_error(MOD, "cannot start live sessions", "err=\"%s\"", error->message);
+		g_error_free(error);
+		goto out;
+	}
 	app.calendar_feed = calendar_feed_create(app.rpc, app.store, app.seal);
 	if (!app.calendar_feed) {
 		goto out;
@@ -392,6 +425,7 @@ main(int argc, char **argv)
 
 out:
 	server_destroy(app.server);
+	sessions_destroy(app.sessions);
 	auth_destroy(app.auth);
 	g_free(app.password_helper);
 	rpc_destroy(app.rpc);

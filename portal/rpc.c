@@ -22,6 +22,11 @@ struct rpc {
 	GHashTable *clients; /* uint64_t id → struct rpc_client* */
 	GTimeZone *tz;
 	json_t *discover; /* (nullable) cached OpenRPC document */
+	struct {
+		void (*fn)(void *data, uint64_t client_id);
+		void *data;
+	} close_hooks[4];
+	unsigned n_close_hooks;
 };
 
 struct rpc_client {
@@ -232,9 +237,24 @@ rpc_client_destroy(struct rpc_client *client)
 	if (client->expiry) {
 		g_source_remove(client->expiry);
 	}
+	for (unsigned i = 0; i < client->rpc->n_close_hooks; i++) {
+		client->rpc->close_hooks[i].fn(client->rpc->close_hooks[i].data, client->id);
+	}
 	g_hash_table_remove(client->rpc->clients, &client->id);
 	identity_clear(&client->identity);
 	g_free(client);
+}
+
+int
+rpc_add_close_hook(struct rpc *rpc, void (*fn)(void *data, uint64_t client_id), void *data)
+{
+	if (rpc->n_close_hooks >= G_N_ELEMENTS(rpc->close_hooks)) {
+		return -ENOSPC;
+	}
+	rpc->close_hooks[rpc->n_close_hooks].fn = fn;
+	rpc->close_hooks[rpc->n_close_hooks].data = data;
+	rpc->n_close_hooks++;
+	return 0;
 }
 
 void

@@ -13,6 +13,8 @@
 struct seal {
 	unsigned char *box_key; /* sodium_malloc'd, crypto_secretbox_KEYBYTES */
 	unsigned char *mac_key; /* sodium_malloc'd, crypto_generichash_KEYBYTES */
+	unsigned char *sign_sk; /* sodium_malloc'd, crypto_sign_SECRETKEYBYTES (Ed25519) */
+	unsigned char sign_pk[crypto_sign_PUBLICKEYBYTES];
 };
 
 static int
@@ -75,6 +77,12 @@ seal_create(const char *data_dir, GError **error)
 					   master);
 		crypto_kdf_derive_from_key(s->mac_key, crypto_generichash_KEYBYTES, 2, "tdident",
 					   master);
+		/* The signing key is derived too: one secret file holds every key. */
+		unsigned char seed[crypto_sign_SEEDBYTES];
+		s->sign_sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+		crypto_kdf_derive_from_key(seed, sizeof(seed), 3, "tdident", master);
+		crypto_sign_seed_keypair(s->sign_pk, s->sign_sk, seed);
+		sodium_memzero(seed, sizeof(seed));
 		sodium_memzero(master, sizeof(master));
 	}
 	g_free(path);
@@ -90,6 +98,7 @@ seal_destroy(struct seal *s)
 	}
 	sodium_free(s->box_key);
 	sodium_free(s->mac_key);
+	sodium_free(s->sign_sk);
 	g_free(s);
 }
 
@@ -129,4 +138,42 @@ seal_mac(struct seal *s, const char *value, char out[SEAL_MAC_HEX])
 	crypto_generichash(h, sizeof(h), (const unsigned char *)value, strlen(value), s->mac_key,
 			   crypto_generichash_KEYBYTES);
 	sodium_bin2hex(out, SEAL_MAC_HEX, h, sizeof(h));
+}
+
+static char *
+base64(const unsigned char *b, size_t n)
+{
+	size_t len = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL);
+	char *out = g_malloc(len);
+	sodium_bin2base64(out, len, b, n, sodium_base64_VARIANT_ORIGINAL);
+	return out;
+}
+
+char *
+seal_sign(struct seal *s, const char *text)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	crypto_sign_detached(sig, NULL, (const unsigned char *)text, strlen(text), s->sign_sk);
+	return base64(sig, sizeof(sig));
+}
+
+char *
+seal_sign_public_key(struct seal *s)
+{
+	return base64(s->sign_pk, sizeof(s->sign_pk));
+}
+
+bool
+seal_verify(struct seal *s, const char *text, const char *signature)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	size_t len = 0;
+	if (!signature ||
+	    sodium_base642bin(sig, sizeof(sig), signature, strlen(signature), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    len != sizeof(sig)) {
+		return false;
+	}
+	return crypto_sign_verify_detached(sig, (const unsigned char *)text, strlen(text),
+					   s->sign_pk) == 0;
 }

@@ -746,6 +746,12 @@ http_request(struct server *s, struct lws *wsi, struct pss *pss, const char *uri
 	if (strcmp(uri, "/healthz") == 0) {
 		return serve_healthz(s, wsi, pss);
 	}
+	if (strcmp(uri, "/api/keys") == 0 && s->hooks && s->hooks->keys) {
+		char *keys = s->hooks->keys(s->hooks_data);
+		GString *b = g_string_new(keys);
+		g_free(keys);
+		return http_respond(s, wsi, pss, 200, "application/json", b);
+	}
 	if (strcmp(uri, "/metrics") == 0) {
 		return http_respond(s, wsi, pss, 200, "text/plain; version=0.0.4; charset=utf-8",
 				    metrics_render(s->metrics));

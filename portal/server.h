@@ -31,6 +31,8 @@ struct server_hooks {
 	/* (transfer full, nullable) A report export named by the last path segment; sets
 	 * *content_type (transfer none). */
 	GString *(*report)(void *data, const char *name, const char **content_type);
+	/* (transfer full, nullable member) The JSON of GET /api/keys: the server's public keys. */
+	char *(*keys)(void *data);
 };
 
 struct files;

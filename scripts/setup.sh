@@ -13,7 +13,7 @@ fi
 
 RUN_PKGS=(build-essential meson ninja-build pkg-config libglib2.0-dev libwebsockets-dev
   libwebsockets-evlib-glib libsqlite3-dev sqlite3 libjansson-dev libjwt-dev libsodium-dev
-  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev libnice-dev
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev libnice-dev libsoup-3.0-dev
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-nice)
 TEST_PKGS=(prometheus openssl)
 

@@ -56,6 +56,12 @@ struct td_config {
 	unsigned hotspot_window_days; /* ... received within this many days, 30 */
 	bool hotspot_mass;            /* a mass petition is a hot spot of its own, true */
 	unsigned prolonged_days;      /* pending longer than this is prolonged, 90 */
+	/* [session] */
+	unsigned reconnect_window; /* seconds a dropped participant may rejoin, 30 */
+	unsigned max_sessions;     /* live sessions at once, 20 */
+	char *stun_server;         /* (nullable) stun://host:port */
+	char **turn_servers;       /* NULL-terminated turn(s)://user:password@host:port */
+	char **ice_addresses;      /* NULL-terminated; empty: every interface */
 };
 
 /**

@@ -43,6 +43,22 @@ void files_upload_finish(struct files_upload *u,
 /** Drops an upload (the client went away). */
 void files_upload_abort(struct files_upload *u);
 
+/* ---- files the server makes (recordings) ---- */
+
+/**
+ * Moves the file at path (on the file system of DATA_DIR) to the store's place for sha256
+ * (64 lowercase hex digits) and makes it durable (fsync of the file and its folder). A file
+ * already there is kept and path removed. Blocking: call it off the loop. 0 or -errno.
+ */
+int files_adopt(struct files *f, const char *path, const char *sha256) TD_WUR;
+
+/**
+ * Inside a write transaction: the row of a stored file (an existing row for the same sha256
+ * keeps its id). id_out gets the file's id. 0 or store_errno()'s code.
+ */
+int files_record(sqlite3 *db, const char *sha256, int64_t bytes, const char *content_type,
+		 char id_out[23]) TD_WUR;
+
 /* ---- tickets and downloads ---- */
 
 /** (transfer full) A ticket for user_id to download file_id. */

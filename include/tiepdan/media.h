@@ -137,6 +137,13 @@ void media_session_destroy(struct media_session *s);
 int media_session_add_participant(struct media_session *s, const char *id) TD_WUR;
 
 /**
+ * Adds a watch-only participant: it receives every other participant's streams and is
+ * offered nothing to send (its receiving m-lines are inactive). Same results as
+ * media_session_add_participant().
+ */
+int media_session_add_observer(struct media_session *s, const char *id) TD_WUR;
+
+/**
  * Removes a participant while the others go on (they get a new offer
  * without its streams). Never blocks the loop. 0, -ENOENT.
  */
@@ -176,5 +183,44 @@ int media_session_request_keyframe(struct media_session *s, const char *id) TD_W
  */
 int media_session_finish_recording(struct media_session *s) TD_WUR;
 
+/** One participant's leg, as its webrtcbin counts it (totals since the leg was made). */
+struct media_stats {
+	const char *participant;
+	uint64_t bytes_received;   /* RTP from the participant (inbound-rtp) */
+	uint64_t packets_received;
+	int64_t packets_lost;      /* of what the participant sent us */
+	uint64_t bytes_sent;       /* RTP to the participant (outbound-rtp) */
+	double round_trip_s;       /* from its receiver reports; -1 before the first */
+};
+
+/* n legs; stats (transfer none) valid during the call. */
+typedef void (*media_stats_fn)(void *data, const struct media_stats *stats, unsigned n);
+
+/**
+ * Asks every leg's webrtcbin for its statistics; fn is called once, on the owner's context,
+ * when all answered (never from inside this call, never after media_session_destroy()).
+ * 0, -EINVAL.
+ */
+int media_session_get_stats(struct media_session *s, media_stats_fn fn, void *data) TD_WUR;
+
 /** How many participants the session has (removed ones no more). */
 unsigned media_session_participants(const struct media_session *s);
+
+/** What media_recover_tracks() made of a crashed recording's tracks. */
+struct media_recovered {
+	bool readable;     /* the remuxed file decodes, every track gave frames */
+	char *sha256;      /* (nullable) 64 lowercase hex digits of the remuxed file */
+	double duration_s; /* as decoded */
+	char *reason;      /* (nullable) why it is not readable */
+};
+
+/**
+ * Blocking, for a worker thread (at start, after a crash): remuxes the track files of a
+ * recording that was never finished (paths, NULL-terminated, named ...-audio.webm or
+ * ...-video.webm as the recorder writes them) into one WebM at out, decodes and hashes it.
+ * 0 when out was written (res says whether it reads), else a negative errno (res->reason).
+ * Release res with media_recovered_clear().
+ */
+int media_recover_tracks(const char *const *paths, const char *out,
+			 struct media_recovered *res) TD_WUR;
+void media_recovered_clear(struct media_recovered *res);

@@ -154,6 +154,13 @@ void rpc_foreach_identity(struct rpc *rpc,
 			  void (*fn)(struct rpc *rpc, uint64_t client_id,
 				     const struct rpc_identity *current, void *data),
 			  void *data);
+/**
+ * Calls fn(data, client_id) on the loop whenever a connection closes, before its client is
+ * freed (live sessions start a participant's reconnect window). At most 4 hooks.
+ * 0, -ENOSPC.
+ */
+int rpc_add_close_hook(struct rpc *rpc, void (*fn)(void *data, uint64_t client_id), void *data)
+	__attribute__((warn_unused_result));
 /** Records the peer's address (for throttling and the audit log). */
 void rpc_client_set_peer(struct rpc_client *client, const char *addr);
 /**

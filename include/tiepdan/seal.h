@@ -11,6 +11,7 @@
  */
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct seal;
@@ -29,3 +30,14 @@ char *seal_unbox(struct seal *s, const unsigned char *blob, size_t len);
 
 /** The keyed hash of a national id (or any identifier), lowercase hex. */
 void seal_mac(struct seal *s, const char *value, char out[SEAL_MAC_HEX]);
+
+/**
+ * (transfer full) The server's Ed25519 signature (libsodium, detached) of the bytes of text,
+ * base64 (standard alphabet, padded). The key pair is derived from the identity key: the
+ * evidence of a recording (its SHA-256 in hex) is signed with it.
+ */
+char *seal_sign(struct seal *s, const char *text);
+/** (transfer full) The Ed25519 public key that checks seal_sign(), base64. */
+char *seal_sign_public_key(struct seal *s);
+/** Whether signature (base64) is seal_sign()'s of text with this key. */
+bool seal_verify(struct seal *s, const char *text, const char *signature);

@@ -39,6 +39,11 @@ test_defaults(void)
 	g_assert_nonnull(cfg.web_root);
 	g_assert_nonnull(cfg.allowed_origins);
 	g_assert_null(cfg.allowed_origins[0]);
+	g_assert_cmpuint(cfg.reconnect_window, ==, 30);
+	g_assert_cmpuint(cfg.max_sessions, ==, 20);
+	g_assert_null(cfg.stun_server);
+	g_assert_null(cfg.turn_servers && cfg.turn_servers[0] ? cfg.turn_servers[0] : NULL);
+	g_assert_null(cfg.ice_addresses && cfg.ice_addresses[0] ? cfg.ice_addresses[0] : NULL);
 	td_config_finish(&cfg);
 }
 
@@ -92,6 +97,11 @@ test_bad_values(void)
 		{"--synchronous", "off", NULL},
 		{"--allowed-origins", "evil.example", NULL},
 		{"--tls-cert", "/x.pem", NULL},
+		{"--reconnect-window", "0", NULL},
+		{"--max-sessions", "1001", NULL},
+		{"--stun-server", "turn://x:3478", NULL},
+		{"--turn-servers", "turn://u:p@h:1, stun://h:2", NULL},
+		{"--ice-addresses", "127.0.0.1, localhost", NULL},
 		{"--no-such-flag", NULL, NULL},
 		{"stray", NULL, NULL},
 	};
