@@ -23,12 +23,6 @@ struct stats_req {
 	void *data;
 };
 
-struct stats_ctx {
-	struct shared *sh;
-	unsigned peer;
-	unsigned req;
-};
-
 void
 stats_req_free(gpointer data)
 {
@@ -40,21 +34,13 @@ stats_req_free(gpointer data)
 	g_free(r);
 }
 
-static void
-stats_ctx_free(gpointer data)
-{
-	struct stats_ctx *c = data;
-	shared_unref(c->sh);
-	g_free(c);
-}
-
 /* webrtcbin's thread. */
 static void
 on_stats(GstPromise *promise, gpointer data)
 {
-	struct stats_ctx *c = data;
+	struct probe_ctx *c = data; /* n: the request */
 	struct msg *m = msg_new(MSG_STATS, c->peer);
-	m->n = c->req;
+	m->n = c->n;
 	if (gst_promise_wait(promise) == GST_PROMISE_RESULT_REPLIED &&
 	    gst_promise_get_reply(promise)) {
 		m->data = gst_structure_copy(gst_promise_get_reply(promise));
@@ -156,11 +142,8 @@ media_session_get_stats(struct media_session *s, media_stats_fn fn, void *data)
 	g_hash_table_iter_init(&it, s->peers);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct peer *p = v;
-		struct stats_ctx *c = g_new0(struct stats_ctx, 1);
-		c->sh = shared_ref(s->sh);
-		c->peer = p->serial;
-		c->req = r->id;
-		GstPromise *promise = gst_promise_new_with_change_func(on_stats, c, stats_ctx_free);
+		GstPromise *promise = gst_promise_new_with_change_func(
+			on_stats, probe_ctx_new(s->sh, p->serial, r->id, 0), probe_ctx_destroy);
 		r->pending++;
 		g_signal_emit_by_name(p->webrtc, "get-stats", NULL, promise);
 		gst_promise_unref(promise);

@@ -63,6 +63,7 @@ enum {
 	MSG_COMMIT = 1,
 	MSG_QUIT = 2,
 	MSG_RUN = 3,
+	MSG_CKPT = 4, /* to the checkpointer */
 };
 
 /* Retry delays while another process holds the write lock. */
@@ -651,7 +652,6 @@ fail:
  */
 #define CKPT_FRAMES 1000
 #define CKPT_INLINE_FRAMES 20000
-#define MSG_CKPT 1
 
 static int
 wal_hook(void *data, sqlite3 *db, const char *name, int frames)
